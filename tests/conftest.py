@@ -1,0 +1,37 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def shared_dir():
+    """The steering repo's shared/ (spec, graybox vectors) laid beside the project."""
+    for candidate in (os.environ.get("JOOL_SHARED"), ROOT.parent / "shared",
+                      ROOT.parent.parent / "shared"):
+        if candidate and (Path(candidate) / "graybox").is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared():
+    path = shared_dir()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("shared/ must lie beside the checkout in CI")
+        pytest.skip("shared/ (spec and graybox vectors) is not beside this checkout")
+    return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_out_of_bounds_access():
+    """Every packet access of the checked build stays inside its buffer."""
+    from jool._fast.pipeline import bounds_violations
+    before = bounds_violations()
+    yield
+    assert bounds_violations() == before, "a kernel touched memory outside a packet buffer"
