@@ -3,6 +3,7 @@
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from jool._fast.rfc6052 cimport Prefix6
+from jool._fast.tables cimport View
 
 # IP protocol numbers
 cdef enum:
@@ -111,7 +112,48 @@ cdef struct Out:
     uint32_t input_index
 
 
+cdef struct Pool4Range:
+    uint8_t addr[4]
+    uint16_t min
+    uint16_t max
+    uint32_t before             # candidates in the set's earlier ranges (prefix sum)
+
+
+cdef struct Pool4Set:
+    uint32_t mark
+    uint8_t proto
+    uint32_t first              # its ranges: ranges[first : first + count], by (address, port)
+    uint32_t count
+    uint32_t total              # T, the number of transport addresses
+    uint32_t max_iterations     # effective cap; 0 = infinity
+
+
+cdef struct Nat64Config:
+    const Pool4Set* sets
+    uint32_t n_sets
+    const Pool4Range* ranges
+    const Pool4Range* members   # every range merged per protocol, sorted: 4->6 membership
+    uint32_t member_first[3]
+    uint32_t member_count[3]
+    bint pool4_empty
+    uint8_t empty_addr[4]       # spec §3.5: the address used while pool4 is empty
+    bint address_dependent_filtering
+    bint drop_externally_initiated_tcp
+    bint handle_rst_during_fin_rcv
+    uint8_t f_args
+    uint32_t maximum_simultaneous_opens
+    uint32_t tcp_est_timeout    # milliseconds
+    uint32_t tcp_trans_timeout
+    uint32_t udp_timeout
+    uint32_t icmp_timeout
+
+
 cdef struct Ctx:
     const XlatConfig* cfg
     uint64_t* counters          # COUNTER_SLOTS entries
     uint32_t next_ip_id         # IPv4 identification for unfragmented 6->4 packets
+    const Nat64Config* nat      # NULL: stateless (the caller gives the outgoing tuple)
+    View* tables
+    uint32_t now                # milliseconds, wrapping
+    uint32_t mark               # the packet's mark (6->4 selects the pool4 set)
+    bint hairpin                # second pass of a hairpinned packet: TTL kept (spec §13)

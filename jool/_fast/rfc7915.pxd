@@ -13,3 +13,6 @@ cdef int emit_icmp6_error(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo
                           uint8_t type, uint8_t code, uint32_t rest, Out* o) noexcept nogil
 cdef int emit_icmp4_error(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* in4,
                           uint8_t type, uint8_t code, uint32_t rest, Out* o) noexcept nogil
+cdef int emit_icmp4_error_from(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* in4,
+                               uint8_t type, uint8_t code, uint32_t rest, const uint8_t* src4,
+                               Out* o) noexcept nogil

@@ -291,7 +291,8 @@ cdef int translate_4to6(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* 
     cdef uint32_t pointer = 0
     cdef int rc
     cdef L4Patch pt
-    if in4.ttl <= 1:
+    cdef uint8_t ttl = in4.ttl if ctx.hairpin else in4.ttl - 1
+    if in4.ttl <= 1 and not ctx.hairpin:
         rc = emit_icmp4_error(ctx, p, cap, in4, ICMP4_TIME_EXCEEDED, 0, 0, o)
         return rc if rc else drop_icmp(JSTAT46_TTL)
     if in4.df:
@@ -332,10 +333,10 @@ cdef int translate_4to6(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* 
             return no_space()
         wcap = o.cap - o.used
         if in4.fragment:
-            put_ipv6(w, wcap, tclass, 8 + l4len, PROTO_FRAGMENT, in4.ttl - 1, src6, m.addr)
+            put_ipv6(w, wcap, tclass, 8 + l4len, PROTO_FRAGMENT, ttl, src6, m.addr)
             put_frag_header(w, wcap, 40, nh, <uint32_t>in4.frag_offset * 8, in4.mf, in4.frag_id)
         else:
-            put_ipv6(w, wcap, tclass, l4len, nh, in4.ttl - 1, src6, m.addr)
+            put_ipv6(w, wcap, tclass, l4len, nh, ttl, src6, m.addr)
         copy(w, wcap, 40 + fh, p, cap, in4.l4, l4len)
         if in4.first:
             apply_patch(w, wcap, 40 + fh, l4len, &pt)
@@ -352,7 +353,7 @@ cdef int translate_4to6(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* 
         n = l4len - pos if l4len - pos < chunk else chunk
         w = o.buf + o.used
         wcap = o.cap - o.used
-        put_ipv6(w, wcap, tclass, 8 + n, PROTO_FRAGMENT, in4.ttl - 1, src6, m.addr)
+        put_ipv6(w, wcap, tclass, 8 + n, PROTO_FRAGMENT, ttl, src6, m.addr)
         put_frag_header(w, wcap, 40, nh, <uint32_t>in4.frag_offset * 8 + pos,
                         pos + n < l4len or in4.mf, in4.frag_id)
         copy(w, wcap, 48, p, cap, in4.l4 + pos, n)
@@ -653,9 +654,16 @@ cdef int emit_icmp6_error(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo
 
 cdef int emit_icmp4_error(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* in4,
                           uint8_t type, uint8_t code, uint32_t rest, Out* o) noexcept nogil:
-    """An ICMPv4 error from own4 to the packet's source, quoting as much of it as
+    """An ICMPv4 error from own4 to the packet's source."""
+    return emit_icmp4_error_from(ctx, p, cap, in4, type, code, rest, ctx.cfg.own4, o)
+
+
+cdef int emit_icmp4_error_from(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* in4,
+                               uint8_t type, uint8_t code, uint32_t rest, const uint8_t* src4,
+                               Out* o) noexcept nogil:
+    """An ICMPv4 error from src4 to the packet's source, quoting as much of it as
     fits in 576 bytes (RFC 1812 §4.3.2.3)."""
-    cdef uint8_t src4[4]
+    cdef uint8_t dst4[4]
     cdef uint32_t quote = in4.end - in4.start
     cdef uint32_t total, wcap
     cdef uint8_t* w
@@ -666,9 +674,9 @@ cdef int emit_icmp4_error(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo
     if w == NULL:
         return no_space()
     wcap = o.cap - o.used
-    load(src4, 4, p, cap, in4.start + 12)
+    load(dst4, 4, p, cap, in4.start + 12)
     put_ipv4(w, wcap, total, 0, <uint16_t>ctx.next_ip_id, 0, GENERATED_TTL, PROTO_ICMP,
-             ctx.cfg.own4, src4)
+             src4, dst4)
     wr8(w, wcap, 20, type)
     wr8(w, wcap, 21, code)
     wr16(w, wcap, 22, 0)
