@@ -1,4 +1,4 @@
-from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from jool._fast.packet cimport Ctx, IPInfo, Mapping, Out, Nat64Config
 
 cdef bint pool4_contains(const Nat64Config* nat, const uint8_t* own_empty, uint8_t proto,
@@ -14,3 +14,6 @@ cdef int error_mapping_4(Ctx* ctx, const uint8_t* p, uint32_t n, const IPInfo* o
 cdef uint32_t expire_pass(Ctx* ctx, uint32_t first, uint32_t count, Out* o) noexcept nogil
 cdef int emit_so_unreachable(Ctx* ctx, uint32_t slot, Out* o) noexcept nogil
 cdef int notify_stored_syns(Ctx* ctx, uint32_t b, Out* o) noexcept nogil
+cdef void prefetch_flows(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const uint32_t* in_off,
+                         const uint32_t* in_len, uint32_t first, uint32_t count,
+                         uint64_t* hashes) noexcept nogil

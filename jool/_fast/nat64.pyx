@@ -11,7 +11,7 @@ removes or changes state runs under the tables' writer lock (tables.pyx).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 from libc.string cimport memcpy, memcmp, memset
 
-from jool._fast.wire cimport rd8, rd16, copy
+from jool._fast.wire cimport rd8, rd16, copy, be32, same4
 from jool._fast.counters cimport *
 from jool._fast.packet cimport *
 from jool._fast.rfc6052 cimport rfc6052_embed, rfc6052_extract, prefix6_contains
@@ -21,6 +21,7 @@ from jool._fast.tables cimport *
 from jool._fast.rfc7915 cimport emit_icmp4_error, emit_icmp4_error_from
 
 cdef enum:
+    PREFETCH_WINDOW = 32
     TCP_FIN = 0x01
     TCP_SYN = 0x02
     TCP_RST = 0x04
@@ -46,9 +47,9 @@ cdef const Pool4Set* find_set(const Nat64Config* nat, uint8_t proto, uint32_t ma
 
 
 cdef inline int cmp_transport(const uint8_t* addr, uint16_t port, const Pool4Range* r) noexcept nogil:
-    cdef int c = memcmp(addr, r.addr, 4)
-    if c != 0:
-        return c
+    cdef uint32_t a = be32(addr), b = be32(r.addr)
+    if a != b:
+        return -1 if a < b else 1
     if port < r.min:
         return -1
     if port > r.max:
@@ -66,7 +67,7 @@ cdef bint pool4_contains(const Nat64Config* nat, const uint8_t* own_empty, uint8
     cdef uint32_t mid
     cdef int c
     if nat.pool4_empty:
-        return port >= EMPTY_POOL4_FIRST and memcmp(addr, own_empty, 4) == 0
+        return port >= EMPTY_POOL4_FIRST and same4(addr, own_empty)
     while lo < hi:
         mid = (lo + hi) >> 1
         c = cmp_transport(addr, port, &nat.members[mid])
@@ -358,7 +359,10 @@ cdef int filtering_and_updating_6(Ctx* ctx, const uint8_t* p, uint32_t n, const 
     rfc6052_extract(&ctx.cfg.pool6, dst6, dst4)
     if proto == PROTO_TCP:
         flags = rd8(p, n, info.l4 + 13)
-    e = sess_find6(t, src6, info.sport, dst4, kdport, proto, &snap)
+    if ctx.hint:
+        e = sess_find6_hashed(t, ctx.hint, src6, info.sport, dst4, kdport, proto, &snap)
+    else:
+        e = sess_find6(t, src6, info.sport, dst4, kdport, proto, &snap)
     if e != NONE and (proto != PROTO_TCP or (snap.state == TCP_ESTABLISHED
                                              and not (flags & (TCP_SYN | TCP_FIN | TCP_RST)))):
         sess_touch(t, e, ctx.now)
@@ -459,7 +463,10 @@ cdef int filtering_and_updating_4(Ctx* ctx, const uint8_t* p, uint32_t n, const 
         return pass_up(JSTAT_POOL4_MISMATCH)
     if proto == PROTO_TCP:
         flags = rd8(p, n, info.l4 + 13)
-    e = sess_find4(t, local4, lport, remote4, kdport, proto, &snap)
+    if ctx.hint:
+        e = sess_find4_hashed(t, ctx.hint, local4, lport, remote4, kdport, proto, &snap)
+    else:
+        e = sess_find4(t, local4, lport, remote4, kdport, proto, &snap)
     if e != NONE and not (snap.flags & S_STORED_SYN) and (
             proto != PROTO_TCP or (snap.state == TCP_ESTABLISHED
                                    and not (flags & (TCP_SYN | TCP_FIN | TCP_RST)))):
@@ -641,3 +648,67 @@ cdef int notify_stored_syns(Ctx* ctx, uint32_t b, Out* o) noexcept nogil:
         e = t.sess[e].bib_next
         n += 1
     return 0
+
+
+# ---------------------------------------------------------------- batch prefetch
+
+cdef uint64_t flow_hash(Ctx* ctx, const uint8_t* p, uint32_t n, bint* v6) noexcept nogil:
+    """The session-index hash of a plain packet (no IPv6 extension headers), or 0.
+    Only a hint: a packet it misreads is looked up properly later anyway."""
+    cdef uint8_t dst4[4]
+    cdef uint32_t hl
+    cdef uint8_t proto
+    cdef uint16_t a, b
+    if n < 28:
+        return 0
+    if p[0] >> 4 == 6:
+        if n < 48 or not prefix6_contains(&ctx.cfg.pool6, p + 24):
+            return 0
+        proto = p[6]
+        a = (<uint16_t>p[40] << 8) | p[41]
+        b = (<uint16_t>p[42] << 8) | p[43]
+        if proto == PROTO_ICMPV6:
+            a = (<uint16_t>p[44] << 8) | p[45]
+            b = 0
+            proto = PROTO_ICMP
+        elif proto != PROTO_TCP and proto != PROTO_UDP:
+            return 0
+        rfc6052_extract(&ctx.cfg.pool6, p + 24, dst4)
+        v6[0] = True
+        return session_hash6(ctx.tables, p + 8, a, dst4, b, proto)
+    if p[0] >> 4 == 4:
+        hl = (p[0] & 0xf) * 4
+        proto = p[9]
+        if hl < 20 or n < hl + 8:
+            return 0
+        a = (<uint16_t>p[hl + 2] << 8) | p[hl + 3]      # local (pool4) port
+        b = (<uint16_t>p[hl] << 8) | p[hl + 1]          # remote port
+        if proto == PROTO_ICMP:
+            a = (<uint16_t>p[hl + 4] << 8) | p[hl + 5]
+            b = 0
+        elif proto != PROTO_TCP and proto != PROTO_UDP:
+            return 0
+        v6[0] = False
+        return session_hash4(ctx.tables, p + 16, a, p + 12, b, proto)
+    return 0
+
+
+cdef void prefetch_flows(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const uint32_t* in_off,
+                         const uint32_t* in_len, uint32_t first, uint32_t count,
+                         uint64_t* hashes) noexcept nogil:
+    """Overlaps the cache misses of a window of packets (index slot, then session)
+    instead of taking them one packet after the other. hashes[i] keeps each
+    packet's key hash (0 = none) for its lookup."""
+    cdef bint v6s[PREFETCH_WINDOW]
+    cdef uint32_t i
+    if count > PREFETCH_WINDOW:
+        count = PREFETCH_WINDOW
+    for i in range(count):
+        hashes[i] = 0
+        if <uint64_t>in_off[first + i] + in_len[first + i] <= incap:
+            hashes[i] = flow_hash(ctx, inbuf + in_off[first + i], in_len[first + i], &v6s[i])
+            if hashes[i]:
+                prefetch_slot(ctx.tables, v6s[i], hashes[i])
+    for i in range(count):
+        if hashes[i]:
+            prefetch_session(ctx.tables, v6s[i], hashes[i])

@@ -32,7 +32,7 @@ from jool._fast.rfc7915 cimport (translate_6to4, translate_4to6, translate_icmp6
                                  translate_icmp4_error, emit_icmp6_error, emit_icmp4_error)
 from jool._fast.nat64 cimport (filtering_and_updating_6, filtering_and_updating_4,
                                error_mapping_6, error_mapping_4, expire_pass, pool4_contains,
-                               notify_stored_syns)
+                               notify_stored_syns, prefetch_flows)
 from jool._fast.tables cimport *
 from jool._fast.tables import PROTO_NAMES, PROTO_NUMBERS, TCP_STATE_NAMES
 from jool._fast.rfc6052 cimport rfc6052_embed
@@ -158,6 +158,7 @@ cdef int handle_hairpinning(Ctx* ctx, uint32_t rec, Out* o) noexcept nogil:
     first_new = o.n
     used0 = o.used
     ctx.hairpin = True
+    ctx.hint = 0
     rc = core_4to6(ctx, q, qlen, NULL, False, o)
     ctx.hairpin = False
     if rc and (rc >> 8) != V_DROP_ICMP:
@@ -267,7 +268,13 @@ cdef uint32_t run_batch(Ctx* ctx, const uint8_t* inbuf, uint32_t incap,
     cdef uint8_t version, verdict
     cdef int rc
     cdef Mapping given
+    cdef uint64_t hashes[32]
     for i in range(count):
+        ctx.hint = 0
+        if ctx.nat != NULL:
+            if i % 32 == 0:
+                prefetch_flows(ctx, inbuf, incap, in_off, in_len, i, count - i, hashes)
+            ctx.hint = hashes[i % 32]
         n = in_len[i]
         if <uint64_t>in_off[i] + n > incap:
             verdicts[i] = V_DROP

@@ -4,7 +4,7 @@
 # zero (validated by the control plane). Bits 64-71 (byte 8, the "u" octet) are
 # never used for IPv4 bits, so for /40 /48 /56 the IPv4 address straddles it.
 
-from libc.stdint cimport uint8_t
+from libc.stdint cimport uint8_t, uint32_t
 from libc.string cimport memcpy, memcmp
 
 cdef struct Prefix6:
@@ -13,7 +13,11 @@ cdef struct Prefix6:
 
 
 cdef inline bint prefix6_contains(const Prefix6* pfx, const uint8_t* addr) noexcept nogil:
-    return memcmp(pfx.addr, addr, pfx.length >> 3) == 0
+    cdef uint32_t i
+    for i in range(pfx.length >> 3):
+        if pfx.addr[i] != addr[i]:
+            return False
+    return True
 
 
 cdef inline void rfc6052_embed(const Prefix6* pfx, const uint8_t* v4, uint8_t* out) noexcept nogil:

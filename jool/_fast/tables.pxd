@@ -135,8 +135,6 @@ cdef struct View:
     uint32_t* sess4
     SoSlot* so
     Event* ev
-    uint32_t bib_mask
-    uint32_t sess_mask
     uint32_t me                     # this process's pid, for the lock
 
 
@@ -144,10 +142,22 @@ cdef uint8_t proto_slot(uint8_t proto) noexcept nogil
 cdef void lock(View* t) noexcept nogil
 cdef void unlock(View* t) noexcept nogil
 
+cdef uint64_t session_hash6(View* t, const uint8_t* src6, uint16_t sport6, const uint8_t* dst4,
+                            uint16_t dport, uint8_t proto) noexcept nogil
+cdef uint64_t session_hash4(View* t, const uint8_t* src4, uint16_t port4, const uint8_t* dst4,
+                            uint16_t dport, uint8_t proto) noexcept nogil
+cdef void prefetch_slot(View* t, bint v6, uint64_t h) noexcept nogil
+cdef void prefetch_session(View* t, bint v6, uint64_t h) noexcept nogil
 cdef uint32_t sess_find6(View* t, const uint8_t* src6, uint16_t sport6, const uint8_t* dst4,
                          uint16_t dport, uint8_t proto, Session* snap) noexcept nogil
 cdef uint32_t sess_find4(View* t, const uint8_t* src4, uint16_t port4, const uint8_t* dst4,
                          uint16_t dport, uint8_t proto, Session* snap) noexcept nogil
+cdef uint32_t sess_find6_hashed(View* t, uint64_t h, const uint8_t* src6, uint16_t sport6,
+                                const uint8_t* dst4, uint16_t dport, uint8_t proto,
+                                Session* snap) noexcept nogil
+cdef uint32_t sess_find4_hashed(View* t, uint64_t h, const uint8_t* src4, uint16_t port4,
+                                const uint8_t* dst4, uint16_t dport, uint8_t proto,
+                                Session* snap) noexcept nogil
 cdef uint32_t sess_create(View* t, uint32_t bib, const uint8_t* dst4, uint16_t dport,
                           uint8_t state, uint8_t timer, uint32_t now) noexcept nogil
 cdef void sess_set(View* t, uint32_t e, uint8_t state, uint8_t timer, uint32_t now,

@@ -6,9 +6,10 @@ session entry arrays, and four open-addressing indexes (linear probing, SipHash
 with a random key per instance): BIB by IPv6 and by IPv4 transport address, and
 sessions by their IPv6 and by their IPv4 5-tuple. An index slot is a 32-bit word:
 an 8-bit hash tag and the 24-bit entry number plus one (0 = empty), so a probe
-touches an entry only when the tag matches. Indexes have at least twice as many
-slots as entries. Memory per session with one BIB entry each: 64 + 2 * 2 * 4
-(session and its indexes) + 32 + 2 * 2 * 4 (BIB) = 128 bytes.
+touches an entry only when the tag matches. Indexes have 1.75 slots per entry
+(at most 4/7 full) and any size (multiply-shift reduction). Memory per session
+with one BIB entry each: 64 + 2 * 7 (session and its indexes) + 32 + 2 * 7 (BIB)
+= 124 bytes, plus a fixed ~1.3 MB (event ring, stored SYNs).
 
 Concurrency: readers never lock; writers take one lock per segment.
 * The packets that dominate a translator's load are those of established flows.
@@ -44,8 +45,9 @@ from libc.string cimport memcpy, memcmp, memset
 from jool._fast.atomics cimport (jool_load32, jool_load32_relaxed, jool_store32,
                                  jool_store32_relaxed, jool_fence_acquire, jool_getpid,
                                  jool_load64, jool_store64, lock_acquire, lock_release,
-                                 seq_write_begin, seq_write_end)
+                                 seq_write_begin, seq_write_end, jool_prefetch)
 from jool._fast.siphash cimport siphash24
+from jool._fast.wire cimport same16, same4
 
 cnp.import_array()
 
@@ -53,8 +55,8 @@ MAGIC = 0x3436544146534f4a      # "JOSFAT64"
 VERSION = 1
 SHM_DIR = "/dev/shm"
 DEFAULT_CAPACITY = 1 << 20
-DEFAULT_SO_CAPACITY = 1024
-DEFAULT_EVENT_CAPACITY = 1 << 16
+DEFAULT_SO_CAPACITY = 256
+DEFAULT_EVENT_CAPACITY = 1 << 14
 PROTO_NAMES = {6: "TCP", 17: "UDP", 1: "ICMP"}
 PROTO_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1}
 TCP_STATE_NAMES = ("CLOSED", "V4_INIT", "V6_INIT", "ESTABLISHED", "V4_FIN_RCV",
@@ -127,6 +129,16 @@ cdef inline uint32_t slot_word(uint64_t h, uint32_t e) noexcept nogil:
     return (<uint32_t>(h >> 56) << 24) | (e + 1)
 
 
+cdef inline uint32_t home_of(uint64_t h, uint32_t slots) noexcept nogil:
+    """Lemire's multiply-shift reduction: indexes need not be powers of two."""
+    return <uint32_t>(((h & 0xffffffffULL) * slots) >> 32)
+
+
+cdef inline uint32_t next_slot(uint32_t pos, uint32_t slots) noexcept nogil:
+    pos += 1
+    return 0 if pos == slots else pos
+
+
 cdef inline uint64_t sess_hash6(View* t, const Session* s) noexcept nogil:
     return hash6(t, s.src6, s.sport6, s.dst4, s.dport, s.proto, 1)
 
@@ -145,43 +157,67 @@ cdef inline uint64_t bib_hash4(View* t, const Bib* b) noexcept nogil:
 
 # ---------------------------------------------------------------- index primitives
 
-cdef void index_insert(uint32_t* idx, uint32_t mask, uint64_t h, uint32_t e) noexcept nogil:
-    cdef uint32_t pos = <uint32_t>h & mask
+cdef void index_insert(uint32_t* idx, uint32_t slots, uint64_t h, uint32_t e) noexcept nogil:
+    cdef uint32_t pos = home_of(h, slots)
     while jool_load32_relaxed(&idx[pos]) != 0:
-        pos = (pos + 1) & mask
+        pos = next_slot(pos, slots)
     jool_store32(&idx[pos], slot_word(h, e))     # release: the entry is complete
 
 
-cdef void index_delete(View* t, uint32_t* idx, uint32_t mask, uint64_t h, uint32_t e,
+cdef void index_delete(View* t, uint32_t* idx, uint32_t slots, uint64_t h, uint32_t e,
                        bint is_session, bint v6) noexcept nogil:
     """Removes entry e, then shifts later members of the probe run back so that no
     lookup ever needs a tombstone (linear probing, backward-shift deletion)."""
-    cdef uint32_t pos = <uint32_t>h & mask
+    cdef uint32_t pos = home_of(h, slots)
     cdef uint32_t want = slot_word(h, e)
     cdef uint32_t i, j, home, w, other
     cdef uint32_t n = 0
     while jool_load32_relaxed(&idx[pos]) != want:
-        if jool_load32_relaxed(&idx[pos]) == 0 or n > mask:
+        if jool_load32_relaxed(&idx[pos]) == 0 or n >= slots:
             return                                  # not indexed (never happens)
-        pos = (pos + 1) & mask
+        pos = next_slot(pos, slots)
         n += 1
     i = pos
     j = pos
     while True:
-        j = (j + 1) & mask
+        j = next_slot(j, slots)
         w = jool_load32_relaxed(&idx[j])
         if w == 0:
             break
         other = (w & 0xffffff) - 1
         if is_session:
-            home = <uint32_t>(sess_hash6(t, &t.sess[other]) if v6 else sess_hash4(t, &t.sess[other])) & mask
+            home = home_of(sess_hash6(t, &t.sess[other]) if v6 else sess_hash4(t, &t.sess[other]), slots)
         else:
-            home = <uint32_t>(bib_hash6(t, &t.bib[other]) if v6 else bib_hash4(t, &t.bib[other])) & mask
+            home = home_of(bib_hash6(t, &t.bib[other]) if v6 else bib_hash4(t, &t.bib[other]), slots)
         # Move w back into the hole at i unless its home lies cyclically in (i, j].
         if (i <= j and (home <= i or home > j)) or (i > j and home <= i and home > j):
             jool_store32(&idx[i], w)
             i = j
     jool_store32(&idx[i], 0)
+
+
+# ---------------------------------------------------------------- prefetching
+
+cdef uint64_t session_hash6(View* t, const uint8_t* src6, uint16_t sport6, const uint8_t* dst4,
+                            uint16_t dport, uint8_t proto) noexcept nogil:
+    return hash6(t, src6, sport6, dst4, dport, proto, 1)
+
+
+cdef uint64_t session_hash4(View* t, const uint8_t* src4, uint16_t port4, const uint8_t* dst4,
+                            uint16_t dport, uint8_t proto) noexcept nogil:
+    return hash4(t, src4, port4, dst4, dport, proto, 1)
+
+
+cdef void prefetch_slot(View* t, bint v6, uint64_t h) noexcept nogil:
+    """First stage of a batch lookup: bring the index slot towards the cache."""
+    jool_prefetch(&(t.sess6 if v6 else t.sess4)[home_of(h, t.h.sess_slots)])
+
+
+cdef void prefetch_session(View* t, bint v6, uint64_t h) noexcept nogil:
+    """Second stage: the slot is (nearly) there; bring its entry too."""
+    cdef uint32_t w = jool_load32_relaxed(&(t.sess6 if v6 else t.sess4)[home_of(h, t.h.sess_slots)])
+    if w != 0 and (w >> 24) == <uint32_t>(h >> 56) and (w & 0xffffff) <= t.h.sess_cap:
+        jool_prefetch(&t.sess[(w & 0xffffff) - 1])
 
 
 # ---------------------------------------------------------------- sessions
@@ -199,11 +235,18 @@ cdef inline bint read_session(View* t, uint32_t e, Session* snap) noexcept nogil
 
 cdef uint32_t sess_find6(View* t, const uint8_t* src6, uint16_t sport6, const uint8_t* dst4,
                          uint16_t dport, uint8_t proto, Session* snap) noexcept nogil:
-    cdef uint64_t h = hash6(t, src6, sport6, dst4, dport, proto, 1)
-    cdef uint32_t pos = <uint32_t>h & t.sess_mask
+    return sess_find6_hashed(t, hash6(t, src6, sport6, dst4, dport, proto, 1),
+                             src6, sport6, dst4, dport, proto, snap)
+
+
+cdef uint32_t sess_find6_hashed(View* t, uint64_t h, const uint8_t* src6, uint16_t sport6,
+                                const uint8_t* dst4, uint16_t dport, uint8_t proto,
+                                Session* snap) noexcept nogil:
+    """sess_find6 with the key's hash already computed (by the batch prefetch)."""
+    cdef uint32_t pos = home_of(h, t.h.sess_slots)
     cdef uint32_t tag = <uint32_t>(h >> 56)
     cdef uint32_t w, e, n
-    for n in range(t.sess_mask + 1):
+    for n in range(t.h.sess_slots):
         w = jool_load32(&t.sess6[pos])
         if w == 0:
             return NONE
@@ -211,19 +254,26 @@ cdef uint32_t sess_find6(View* t, const uint8_t* src6, uint16_t sport6, const ui
             e = (w & 0xffffff) - 1
             if e < t.h.sess_cap and read_session(t, e, snap) and snap.proto == proto \
                     and snap.sport6 == sport6 and snap.dport == dport \
-                    and memcmp(snap.src6, src6, 16) == 0 and memcmp(snap.dst4, dst4, 4) == 0:
+                    and same16(snap.src6, src6) and same4(snap.dst4, dst4):
                 return e
-        pos = (pos + 1) & t.sess_mask
+        pos = next_slot(pos, t.h.sess_slots)
     return NONE
 
 
 cdef uint32_t sess_find4(View* t, const uint8_t* src4, uint16_t port4, const uint8_t* dst4,
                          uint16_t dport, uint8_t proto, Session* snap) noexcept nogil:
-    cdef uint64_t h = hash4(t, src4, port4, dst4, dport, proto, 1)
-    cdef uint32_t pos = <uint32_t>h & t.sess_mask
+    return sess_find4_hashed(t, hash4(t, src4, port4, dst4, dport, proto, 1),
+                             src4, port4, dst4, dport, proto, snap)
+
+
+cdef uint32_t sess_find4_hashed(View* t, uint64_t h, const uint8_t* src4, uint16_t port4,
+                                const uint8_t* dst4, uint16_t dport, uint8_t proto,
+                                Session* snap) noexcept nogil:
+    """sess_find4 with the key's hash already computed (by the batch prefetch)."""
+    cdef uint32_t pos = home_of(h, t.h.sess_slots)
     cdef uint32_t tag = <uint32_t>(h >> 56)
     cdef uint32_t w, e, n
-    for n in range(t.sess_mask + 1):
+    for n in range(t.h.sess_slots):
         w = jool_load32(&t.sess4[pos])
         if w == 0:
             return NONE
@@ -231,9 +281,9 @@ cdef uint32_t sess_find4(View* t, const uint8_t* src4, uint16_t port4, const uin
             e = (w & 0xffffff) - 1
             if e < t.h.sess_cap and read_session(t, e, snap) and snap.proto == proto \
                     and snap.port4 == port4 and snap.dport == dport \
-                    and memcmp(snap.src4, src4, 4) == 0 and memcmp(snap.dst4, dst4, 4) == 0:
+                    and same4(snap.src4, src4) and same4(snap.dst4, dst4):
                 return e
-        pos = (pos + 1) & t.sess_mask
+        pos = next_slot(pos, t.h.sess_slots)
     return NONE
 
 
@@ -288,8 +338,8 @@ cdef uint32_t sess_create(View* t, uint32_t b, const uint8_t* dst4, uint16_t dpo
         t.sess[bib.sessions].bib_prev = e
     bib.sessions = e
     seq_write_end(&s.seq, seq)
-    index_insert(t.sess6, t.sess_mask, sess_hash6(t, s), e)
-    index_insert(t.sess4, t.sess_mask, sess_hash4(t, s), e)
+    index_insert(t.sess6, t.h.sess_slots, sess_hash6(t, s), e)
+    index_insert(t.sess4, t.h.sess_slots, sess_hash4(t, s), e)
     t.h.sess_count[proto_slot(s.proto)] += 1
     emit_event(t, EV_CREATED, s, now)
     return e
@@ -322,8 +372,8 @@ cdef void sess_remove(View* t, uint32_t e, uint32_t now) noexcept nogil:
         return
     if s.flags & S_STORED_SYN and s.so_slot != 0xffff:
         so_free(t, s.so_slot)
-    index_delete(t, t.sess6, t.sess_mask, sess_hash6(t, s), e, True, True)
-    index_delete(t, t.sess4, t.sess_mask, sess_hash4(t, s), e, True, False)
+    index_delete(t, t.sess6, t.h.sess_slots, sess_hash6(t, s), e, True, True)
+    index_delete(t, t.sess4, t.h.sess_slots, sess_hash4(t, s), e, True, False)
     if s.bib_prev != NONE:
         t.sess[s.bib_prev].bib_next = s.bib_next
     else:
@@ -356,39 +406,39 @@ cdef bint bib_has_session_with(View* t, uint32_t b, const uint8_t* dst4) noexcep
 
 cdef uint32_t bib_find6(View* t, const uint8_t* src6, uint16_t port6, uint8_t proto) noexcept nogil:
     cdef uint64_t h = hash6(t, src6, port6, NULL, 0, proto, 2)
-    cdef uint32_t pos = <uint32_t>h & t.bib_mask
+    cdef uint32_t pos = home_of(h, t.h.bib_slots)
     cdef uint32_t tag = <uint32_t>(h >> 56)
     cdef uint32_t w, e, n
     cdef Bib* b
-    for n in range(t.bib_mask + 1):
+    for n in range(t.h.bib_slots):
         w = jool_load32(&t.bib6[pos])
         if w == 0:
             return NONE
         if (w >> 24) == tag:
             e = (w & 0xffffff) - 1
             b = &t.bib[e]
-            if b.proto == proto and b.port6 == port6 and memcmp(b.src6, src6, 16) == 0:
+            if b.proto == proto and b.port6 == port6 and same16(b.src6, src6):
                 return e
-        pos = (pos + 1) & t.bib_mask
+        pos = next_slot(pos, t.h.bib_slots)
     return NONE
 
 
 cdef uint32_t bib_find4(View* t, const uint8_t* src4, uint16_t port4, uint8_t proto) noexcept nogil:
     cdef uint64_t h = hash4(t, src4, port4, NULL, 0, proto, 2)
-    cdef uint32_t pos = <uint32_t>h & t.bib_mask
+    cdef uint32_t pos = home_of(h, t.h.bib_slots)
     cdef uint32_t tag = <uint32_t>(h >> 56)
     cdef uint32_t w, e, n
     cdef Bib* b
-    for n in range(t.bib_mask + 1):
+    for n in range(t.h.bib_slots):
         w = jool_load32(&t.bib4[pos])
         if w == 0:
             return NONE
         if (w >> 24) == tag:
             e = (w & 0xffffff) - 1
             b = &t.bib[e]
-            if b.proto == proto and b.port4 == port4 and memcmp(b.src4, src4, 4) == 0:
+            if b.proto == proto and b.port4 == port4 and same4(b.src4, src4):
                 return e
-        pos = (pos + 1) & t.bib_mask
+        pos = next_slot(pos, t.h.bib_slots)
     return NONE
 
 
@@ -412,8 +462,8 @@ cdef uint32_t bib_create(View* t, const uint8_t* src6, uint16_t port6, const uin
     b.proto = proto
     b.flags = B_IN_USE | (B_STATIC if static else 0)
     b.sessions = NONE
-    index_insert(t.bib6, t.bib_mask, bib_hash6(t, b), e)
-    index_insert(t.bib4, t.bib_mask, bib_hash4(t, b), e)
+    index_insert(t.bib6, t.h.bib_slots, bib_hash6(t, b), e)
+    index_insert(t.bib4, t.h.bib_slots, bib_hash4(t, b), e)
     t.h.bib_count[proto_slot(proto)] += 1
     return e
 
@@ -426,8 +476,8 @@ cdef void bib_remove(View* t, uint32_t b, uint32_t now) noexcept nogil:
     bib.flags |= B_IN_USE
     while bib.sessions != NONE:
         sess_remove(t, bib.sessions, now)
-    index_delete(t, t.bib6, t.bib_mask, bib_hash6(t, bib), b, False, True)
-    index_delete(t, t.bib4, t.bib_mask, bib_hash4(t, bib), b, False, False)
+    index_delete(t, t.bib6, t.h.bib_slots, bib_hash6(t, bib), b, False, True)
+    index_delete(t, t.bib4, t.h.bib_slots, bib_hash4(t, bib), b, False, False)
     t.h.bib_count[proto_slot(bib.proto)] -= 1
     bib.flags = 0
     bib.sessions = t.h.bib_free
@@ -483,11 +533,8 @@ def netns_id():
         return 0
 
 
-cdef uint32_t next_pow2(uint64_t n):
-    cdef uint64_t p = 1
-    while p < n:
-        p <<= 1
-    return <uint32_t>p
+cdef uint32_t index_slots(uint64_t entries):
+    return <uint32_t>((entries * 7 + 3) // 4) + 1
 
 
 cdef uint64_t align64(uint64_t n):
@@ -521,8 +568,9 @@ cdef class Tables:
         hdr.header_size = sizeof(Header)
         hdr.sess_cap = capacity
         hdr.bib_cap = bib_cap
-        hdr.sess_slots = next_pow2(2 * capacity)
-        hdr.bib_slots = next_pow2(2 * bib_cap)
+        # Indexes at most 4/7 full: short probe runs at 4 bytes x 1.75 per entry.
+        hdr.sess_slots = index_slots(capacity)
+        hdr.bib_slots = index_slots(bib_cap)
         hdr.so_cap = so_capacity
         hdr.event_cap = event_capacity
         keys = np.frombuffer(secrets.token_bytes(32), dtype=np.uint64)
@@ -599,8 +647,6 @@ cdef class Tables:
         self.v.sess4 = <uint32_t*>(base + h.off_sess4)
         self.v.so = <SoSlot*>(base + h.off_so)
         self.v.ev = <Event*>(base + h.off_events)
-        self.v.bib_mask = h.bib_slots - 1
-        self.v.sess_mask = h.sess_slots - 1
         self.v.me = jool_getpid()
 
     cdef View* view(self):

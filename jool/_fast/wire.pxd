@@ -93,3 +93,21 @@ cdef inline bint same(const uint8_t* a, uint32_t acap, uint32_t aoff,
         if a[aoff + i] != b[boff + i]:
             return False
     return True
+
+
+cdef inline bint same16(const uint8_t* a, const uint8_t* b) noexcept nogil:
+    """Two 16-byte addresses are equal (no libc call on the hot path)."""
+    cdef uint64_t a0, a1, b0, b1
+    memcpy(&a0, a, 8); memcpy(&a1, a + 8, 8)
+    memcpy(&b0, b, 8); memcpy(&b1, b + 8, 8)
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0
+
+
+cdef inline bint same4(const uint8_t* a, const uint8_t* b) noexcept nogil:
+    cdef uint32_t x, y
+    memcpy(&x, a, 4); memcpy(&y, b, 4)
+    return x == y
+
+
+cdef inline uint32_t be32(const uint8_t* a) noexcept nogil:
+    return (<uint32_t>a[0] << 24) | (<uint32_t>a[1] << 16) | (<uint32_t>a[2] << 8) | a[3]
