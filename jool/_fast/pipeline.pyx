@@ -442,7 +442,7 @@ cdef class Translator:
     cdef readonly object pool4
     cdef object _sets, _ranges, _members
     cdef Batch _single
-    cdef dict _nat_opts
+    cdef dict _options
 
     def __init__(self, tables=None, pool6="64:ff9b::/96", own4="192.0.2.2", own6="2001:db8::1",
                  mtu4_out=1500, mtu6_out=1500, mtu4_in=1500, mtu6_in=1500,
@@ -458,6 +458,19 @@ cdef class Translator:
         self.counters = np.zeros(COUNTER_SLOTS, dtype=np.uint64)
         self.tables = tables
         self.pool4 = Pool4()
+        self._options = dict(
+            pool6=pool6, own4=own4, own6=own6, mtu4_out=mtu4_out, mtu6_out=mtu6_out,
+            mtu4_in=mtu4_in, mtu6_in=mtu6_in, lowest_ipv6_mtu=lowest_ipv6_mtu,
+            zeroize_traffic_class=zeroize_traffic_class, override_tos=override_tos, tos=tos,
+            mtu_plateaus=tuple(mtu_plateaus), source_icmpv6_errors_better=source_icmpv6_errors_better,
+            drop_icmpv6_info=drop_icmpv6_info, manually_enabled=manually_enabled, force=force,
+            address_dependent_filtering=address_dependent_filtering,
+            drop_externally_initiated_tcp=drop_externally_initiated_tcp,
+            handle_rst_during_fin_rcv=handle_rst_during_fin_rcv, f_args=f_args,
+            maximum_simultaneous_opens=maximum_simultaneous_opens,
+            tcp_est_timeout=tcp_est_timeout, tcp_trans_timeout=tcp_trans_timeout,
+            udp_timeout=udp_timeout, icmp_timeout=icmp_timeout,
+            empty_pool4_addr=empty_pool4_addr if empty_pool4_addr else own4)
         self.configure(pool6=pool6, own4=own4, own6=own6, mtu4_out=mtu4_out,
                        mtu6_out=mtu6_out, mtu4_in=mtu4_in, mtu6_in=mtu6_in,
                        lowest_ipv6_mtu=lowest_ipv6_mtu,
@@ -603,6 +616,32 @@ cdef class Translator:
         self.nat.pool4_empty = self.pool4.empty
         self.ctx.nat = &self.nat if self.tables is not None else NULL
         self.ctx.tables = self.tables.view() if self.tables is not None else NULL
+
+    @property
+    def options(self):
+        return dict(self._options)
+
+    def update(self, **changes):
+        """Changes options (the constructor's names). Everything is validated before
+        anything is applied: on error the translator is left exactly as it was."""
+        unknown = set(changes) - set(self._options)
+        if unknown:
+            raise TypeError(f"unknown options: {sorted(unknown)}")
+        merged = dict(self._options, **changes)
+        probe = Translator(**merged)            # validation without side effects
+        del probe
+        xlat_keys = ("pool6", "own4", "own6", "mtu4_out", "mtu6_out", "mtu4_in", "mtu6_in",
+                     "lowest_ipv6_mtu", "zeroize_traffic_class", "override_tos", "tos",
+                     "mtu_plateaus", "source_icmpv6_errors_better", "drop_icmpv6_info",
+                     "manually_enabled", "force")
+        self.configure(**{k: merged[k] for k in xlat_keys})
+        self.configure_nat64(**{k: merged[k] for k in merged if k not in xlat_keys})
+        self._options = merged
+
+    def set_pool4(self, pool4):
+        """Replaces pool4 wholesale (an atomic configuration file); BIB entries stay."""
+        self.pool4 = pool4
+        self._compile_pool4()
 
     # ------------------------------------------------------------ pool4 and BIB
 

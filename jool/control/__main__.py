@@ -1,0 +1,5 @@
+import sys
+
+from jool.control.server import main
+
+sys.exit(main())

@@ -1,0 +1,254 @@
+"""One NAT64 instance as the control process holds it: its global values, its
+Translator and its shared tables. Every change is validated in full before any of
+it is applied, so a failed command leaves the instance exactly as it was."""
+
+import ipaddress
+import os
+import re
+import secrets
+import time
+
+from jool._fast.pipeline import Translator
+from jool._fast.stats import COUNTER_NAMES
+from jool._fast.tables import Tables
+from jool.config import globals as glb
+from jool.config.pool4 import Pool4, Pool4Error
+from jool.control.protocol import ControlError, EEXIST, EINVAL, ESRCH
+
+PROTOCOLS = ("tcp", "udp", "icmp")
+DEFAULT_CAPACITY = int(os.environ.get("JOOL_TABLE_CAPACITY", 1 << 20))
+
+
+def now_ms():
+    """The clock every process of a namespace shares (CLOCK_MONOTONIC), in wrapping ms."""
+    return int(time.monotonic() * 1000) & 0xFFFFFFFF
+
+
+def _config_error(exc):
+    return ControlError(getattr(exc, "code", EINVAL) if getattr(exc, "code", 0) else EINVAL,
+                        str(exc))
+
+
+def _max_iterations(value):
+    """Protocol value ("keep", "auto", "infinity", N) -> Translator.pool4_add's."""
+    if value in (None, "keep"):
+        return "keep"
+    if value == "auto":
+        return None
+    if value == "infinity":
+        return 0
+    value = int(value)
+    if value < 1:
+        raise ControlError(EINVAL, "max-iterations must be at least 1 (or auto, infinity)")
+    return value
+
+
+def _proto(name):
+    proto = str(name).lower()
+    if proto not in PROTOCOLS:
+        raise ControlError(EINVAL, f"Unknown protocol '{name}'")
+    return proto
+
+
+def _segment_name(netns, name):
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "_"
+    return f"jool64-{netns}-{safe}-{secrets.token_hex(4)}"
+
+
+class Instance:
+    def __init__(self, name, framework, netns, values, pool4=None, capacity=DEFAULT_CAPACITY):
+        self.name = name
+        self.framework = framework
+        self.values = values
+        self.tables = Tables.create(capacity=capacity, name=_segment_name(netns, name))
+        try:
+            self.translator = Translator(tables=self.tables, **glb.translator_kwargs(values))
+            if pool4 is not None:
+                self.translator.set_pool4(pool4)
+        except Exception:
+            self.close()
+            raise
+
+    @classmethod
+    def create(cls, name, framework, pool6, netns, force=False, capacity=DEFAULT_CAPACITY):
+        if framework not in ("netfilter", "iptables"):
+            raise ControlError(EINVAL, f"Unknown framework '{framework}'")
+        if pool6 is None:
+            raise ControlError(EINVAL, "pool6 is mandatory")
+        values = glb.defaults(None)
+        try:
+            values["pool6"] = glb.validate("pool6", pool6, None, force)
+        except glb.ConfigError as exc:
+            raise _config_error(exc) from None
+        return cls(name, framework, netns, values, capacity=capacity)
+
+    def close(self):
+        tables = getattr(self, "tables", None)
+        if tables is not None:
+            tables.close()
+            tables.unlink()
+            self.tables = None
+
+    # ------------------------------------------------------------ globals
+
+    def global_display(self):
+        return [[key, glb.to_json(key, self.values[key])] for key in glb.NAMES]
+
+    def global_update(self, key, value, force=False):
+        try:
+            key = glb.resolve_key(key)
+            candidate = dict(self.values)
+            candidate[key] = glb.validate(key, glb.parse_json(key, value), self.values, force)
+        except glb.ConfigError as exc:
+            raise _config_error(exc) from None
+        self._check_bib_in_pool4(self.translator.pool4)     # spec §5.6
+        self._apply_values(candidate)
+
+    def _apply_values(self, values):
+        try:
+            self.translator.update(**glb.translator_kwargs(values))
+        except (ValueError, TypeError) as exc:
+            raise ControlError(EINVAL, str(exc)) from None
+        self.values = values
+
+    def _check_bib_in_pool4(self, pool4, entries=None):
+        """spec §5.6 and config.md §3: every BIB entry's IPv4 transport address must
+        belong to pool4 (an empty pool4: port 61001 or above)."""
+        for proto in PROTOCOLS:
+            rows = self.translator.bib_entries(proto) if entries is None else \
+                [e for e in entries if e[0] == proto]
+            for row in rows:
+                addr4, port4 = (row[2], row[3]) if entries is None else (row[3], row[4])
+                ok = port4 >= 61001 if pool4.empty else pool4.contains(proto, addr4, port4)
+                if not ok:
+                    raise ControlError(EINVAL, f"{proto.upper()} BIB transport address "
+                                               f"'{addr4}#{port4}' does not belong to pool4")
+
+    # ------------------------------------------------------------ pool4
+
+    def pool4_display(self, proto):
+        proto = _proto(proto)
+        rows = []
+        for mark, pname, addr, lo, hi, iterations, auto in self.translator.pool4_entries():
+            if pname.lower() == proto:
+                rows.append([mark, pname, addr, lo, hi, iterations or None, not auto])
+        return rows
+
+    def pool4_add(self, proto, prefix, port_min, port_max, mark=0, max_iterations="keep",
+                  force=False):
+        proto = _proto(proto)
+        iterations = _max_iterations(max_iterations)
+        try:
+            self.translator.pool4_add(proto, prefix, port_min, port_max, mark, iterations)
+        except Pool4Error as exc:
+            raise ControlError(exc.code, str(exc)) from None
+
+    def pool4_remove(self, proto, prefix, port_min, port_max, mark=0, quick=False):
+        try:
+            return self.translator.pool4_remove(_proto(proto), prefix, port_min, port_max,
+                                                mark, quick)
+        except Pool4Error as exc:
+            raise ControlError(exc.code, str(exc)) from None
+
+    def pool4_flush(self, quick=False):
+        return self.translator.pool4_flush(quick)
+
+    # ------------------------------------------------------------ BIB and sessions
+
+    def bib_display(self, proto):
+        return [list(row) for row in self.translator.bib_entries(_proto(proto))]
+
+    def bib_add(self, proto, addr6, port6, addr4, port4):
+        try:
+            self.translator.bib_add(_proto(proto), addr6, port6, addr4, port4)
+        except OSError as exc:
+            existing = self._bib_collision(proto, addr6, port6, addr4, port4)
+            raise ControlError(EEXIST, f"Entry {addr4}#{port4}|{addr6}#{port6} collides "
+                                       f"with {existing}.") from None
+        except ValueError as exc:
+            raise ControlError(EINVAL, str(exc)) from None
+
+    def _bib_collision(self, proto, addr6, port6, addr4, port4):
+        a6 = ipaddress.IPv6Address(addr6)
+        a4 = ipaddress.IPv4Address(addr4)
+        for e6, p6, e4, p4, _static in self.translator.bib_entries(_proto(proto)):
+            if (ipaddress.IPv6Address(e6) == a6 and p6 == port6) or \
+                    (ipaddress.IPv4Address(e4) == a4 and p4 == port4):
+                return f"{e4}#{p4}|{e6}#{p6}"
+        return "another entry"
+
+    def bib_remove(self, proto, addr6=None, port6=None, addr4=None, port4=None):
+        try:
+            return self.translator.bib_remove(_proto(proto), addr6, port6, addr4, port4)
+        except OSError:
+            raise ControlError(ESRCH, "The entry wasn't in the database.") from None
+
+    def session_display(self, proto):
+        return self.translator.sessions(_proto(proto), now_ms())
+
+    def stats(self):
+        counters = self.translator.counter_dict(include_zero=True)
+        return [[name, counters[name]] for name in COUNTER_NAMES]
+
+    def expire(self):
+        return self.translator.expire(now_ms())
+
+    # ------------------------------------------------------------ atomic configuration
+
+    def apply_file(self, config, force=False):
+        """An atomic configuration file on an existing instance (config.md §3):
+        globals and pool4 replaced wholesale, BIB and sessions kept."""
+        if config["framework"] != self.framework:
+            raise ControlError(EINVAL, "can't change an instance's framework")
+        values, pool4, bib = candidate_from_file(config, force)
+        if values["pool6"] != self.values["pool6"]:
+            raise ControlError(EINVAL, "can't change a NAT64 instance's pool6")
+        self._check_bib_in_pool4(pool4, bib)        # the file's own entries are validated
+        probe = Translator(**glb.translator_kwargs(values))
+        del probe
+        self.translator.set_pool4(pool4)
+        self._apply_values(values)
+
+
+def candidate_from_file(config, force=False):
+    """Globals at their defaults plus the file's, its pool4 and its static BIB
+    entries, all validated; nothing is applied (config.md §3, steps 1-2)."""
+    values = glb.defaults(None)
+    try:
+        for key, value in config.get("global", {}).items():
+            values[key] = glb.validate(key, glb.parse_json(key, value), values, force)
+    except glb.ConfigError as exc:
+        raise _config_error(exc) from None
+    if values.get("pool6") is None:
+        raise ControlError(EINVAL, "pool6 is mandatory")
+    pool4 = Pool4()
+    try:
+        for entry in config.get("pool4", []):
+            iterations = entry.get("max_iterations", "keep")
+            mapped = _max_iterations(iterations)
+            pool4.add(_proto(entry["proto"]), entry["prefix"], entry["min"], entry["max"],
+                      entry.get("mark", 0), None if mapped == "keep" else mapped,
+                      set_iterations=mapped != "keep")
+    except Pool4Error as exc:
+        raise ControlError(exc.code, str(exc)) from None
+    bib = [(_proto(b["proto"]), b["addr6"], b["port6"], b["addr4"], b["port4"])
+           for b in config.get("bib", [])]
+    return values, pool4, bib
+
+
+def instance_from_file(config, netns, force=False, capacity=DEFAULT_CAPACITY):
+    """A new instance from an atomic configuration file, static BIB included."""
+    values, pool4, bib = candidate_from_file(config, force)
+    for proto, addr6, port6, addr4, port4 in bib:
+        ok = port4 >= 61001 if pool4.empty else pool4.contains(proto, addr4, port4)
+        if not ok:
+            raise ControlError(EINVAL, f"{proto.upper()} BIB transport address "
+                                       f"'{addr4}#{port4}' does not belong to pool4")
+    inst = Instance(config["instance"], config["framework"], netns, values, pool4, capacity)
+    try:
+        for proto, addr6, port6, addr4, port4 in bib:
+            inst.bib_add(proto, addr6, port6, addr4, port4)
+    except ControlError:
+        inst.close()
+        raise
+    return inst

@@ -1,0 +1,320 @@
+"""The control process of one network namespace (docs/control-protocol.md).
+
+A single-threaded loop: it accepts CLI connections on the namespace's abstract
+socket, answers one request per connection, and every 2 seconds runs the timer
+pass of each instance (spec/behaviour.md §5.2). Requests are handled one at a
+time, so configuration changes never interleave.
+"""
+
+import logging
+import logging.handlers
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+
+from jool.control import registry
+from jool.control.instance import Instance, instance_from_file
+from jool.control.protocol import (ControlError, EEXIST, EINVAL, EPERM, ESRCH,
+                                   abstract_address, recv_message, send_message)
+
+TIMER_PERIOD = 2.0
+IDLE_EXIT = 10.0            # a control process that never got an instance stops then
+CAP_NET_ADMIN = 12
+log = logging.getLogger("jool.control")
+
+
+def peer_credentials(conn):
+    """(pid, uid, gid) of the connected process (SO_PEERCRED)."""
+    data = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", data)
+
+
+def has_net_admin(pid, uid):
+    if uid == 0:
+        return True
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
+    except OSError:
+        pass
+    return False
+
+
+class ControlServer:
+    def __init__(self, socket_name=None, exit_when_empty=True):
+        self.instances = {}
+        self.netns = registry.netns_id()
+        self.exit_when_empty = exit_when_empty
+        self.running = True
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(abstract_address(socket_name))     # EADDRINUSE: one per namespace
+        self.sock.listen(64)
+        self.sock.setblocking(False)
+        self._started = time.monotonic()
+
+    # ------------------------------------------------------------ loop
+
+    def serve_forever(self):
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ)
+        next_tick = time.monotonic() + TIMER_PERIOD
+        try:
+            while self.running:
+                timeout = max(0.0, next_tick - time.monotonic())
+                for _key, _ev in sel.select(timeout):
+                    try:
+                        conn, _ = self.sock.accept()
+                    except BlockingIOError:
+                        continue
+                    with conn:
+                        self.handle_connection(conn)
+                if time.monotonic() >= next_tick:
+                    self.tick()
+                    next_tick = time.monotonic() + TIMER_PERIOD
+                if self.exit_when_empty and not self.instances and (
+                        self._had_instances or time.monotonic() - self._started > IDLE_EXIT):
+                    self.running = False
+        finally:
+            self.shutdown()
+
+    _had_instances = False
+    _started = time.monotonic()
+
+    def tick(self):
+        for inst in list(self.instances.values()):
+            try:
+                outputs = inst.expire()
+                if outputs:
+                    # Sent by the dataplane once it exists; counted until then.
+                    log.debug("%s: timer pass produced %d packets", inst.name, len(outputs))
+            except Exception:
+                log.exception("timer pass of instance %s failed", inst.name)
+
+    def shutdown(self):
+        for inst in self.instances.values():
+            inst.close()
+        self.instances.clear()
+        self.publish()
+        self.sock.close()
+
+    def publish(self):
+        registry.publish(self.netns, os.getpid(),
+                         [{"name": i.name, "framework": i.framework}
+                          for i in self.instances.values()])
+
+    def handle_connection(self, conn):
+        conn.setblocking(True)
+        conn.settimeout(10.0)
+        try:
+            pid, uid, _gid = peer_credentials(conn)
+            req = recv_message(conn)
+        except (OSError, ValueError, ConnectionError) as exc:
+            log.warning("malformed request dropped: %s", exc)
+            return
+        try:
+            op = req.get("op")
+            if op != "stats.display" and not has_net_admin(pid, uid):
+                raise ControlError(EPERM, "Operation not permitted: root or CAP_NET_ADMIN "
+                                          "is required")
+            data = self.dispatch(op, req)
+            reply = {"status": 0, "data": data}
+        except ControlError as exc:
+            reply = {"status": exc.status, "messages": exc.messages}
+        except (KeyError, TypeError, ValueError) as exc:
+            reply = {"status": EINVAL, "messages": [f"Malformed request: {exc}"]}
+        except Exception as exc:           # never let one request take the process down
+            log.exception("request %r failed", req.get("op"))
+            reply = {"status": EINVAL, "messages": [f"Internal error: {exc}"]}
+        if self.instances:
+            self._had_instances = True
+        try:
+            send_message(conn, reply)
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------ operations
+
+    def instance(self, req):
+        name = req.get("instance") or "default"
+        inst = self.instances.get(name)
+        if inst is None:
+            raise ControlError(ESRCH, f"This namespace lacks an instance named '{name}'.")
+        return inst
+
+    def dispatch(self, op, req):
+        handler = getattr(self, "op_" + str(op).replace(".", "_"), None)
+        if handler is None:
+            raise ControlError(EINVAL, f"Unknown operation '{op}'")
+        return handler(req)
+
+    def op_instance_add(self, req):
+        name = req.get("instance") or "default"
+        framework = req.get("framework") or "netfilter"
+        if name in self.instances:
+            raise ControlError(EEXIST, f"This namespace already has an instance named '{name}'.")
+        if framework == "netfilter" and any(i.framework == "netfilter"
+                                            for i in self.instances.values()):
+            raise ControlError(EEXIST, "This namespace already has a Netfilter instance.")
+        self.instances[name] = Instance.create(name, framework, req.get("pool6"), self.netns,
+                                               bool(req.get("force")))
+        self.publish()
+
+    def op_instance_remove(self, req):
+        inst = self.instance(req)
+        del self.instances[inst.name]
+        inst.close()
+        self.publish()
+
+    def op_instance_flush(self, req):
+        for inst in self.instances.values():
+            inst.close()
+        self.instances.clear()
+        self.publish()
+
+    def op_instance_status(self, req):
+        return "Running" if (req.get("instance") or "default") in self.instances else "Dead"
+
+    def op_instance_list(self, req):
+        return [{"name": i.name, "framework": i.framework} for i in self.instances.values()]
+
+    def op_stats_display(self, req):
+        return self.instance(req).stats()
+
+    def op_global_display(self, req):
+        return self.instance(req).global_display()
+
+    def op_global_update(self, req):
+        self.instance(req).global_update(req["key"], req["value"], bool(req.get("force")))
+
+    def op_pool4_display(self, req):
+        return self.instance(req).pool4_display(req.get("proto", "tcp"))
+
+    def op_pool4_add(self, req):
+        self.instance(req).pool4_add(req["proto"], req["prefix"], int(req["min"]),
+                                     int(req["max"]), int(req.get("mark", 0)),
+                                     req.get("max_iterations", "keep"), bool(req.get("force")))
+
+    def op_pool4_remove(self, req):
+        self.instance(req).pool4_remove(req.get("proto", "tcp"), req["prefix"],
+                                        int(req.get("min", 0)), int(req.get("max", 65535)),
+                                        int(req.get("mark", 0)), bool(req.get("quick")))
+
+    def op_pool4_flush(self, req):
+        self.instance(req).pool4_flush(bool(req.get("quick")))
+
+    def op_bib_display(self, req):
+        return self.instance(req).bib_display(req.get("proto", "tcp"))
+
+    def op_bib_add(self, req):
+        self.instance(req).bib_add(req.get("proto", "tcp"), req["addr6"], int(req["port6"]),
+                                   req["addr4"], int(req["port4"]))
+
+    def op_bib_remove(self, req):
+        def opt_int(v):
+            return None if v is None else int(v)
+        self.instance(req).bib_remove(req.get("proto", "tcp"), req.get("addr6"),
+                                      opt_int(req.get("port6")), req.get("addr4"),
+                                      opt_int(req.get("port4")))
+
+    def op_session_display(self, req):
+        return self.instance(req).session_display(req.get("proto", "tcp"))
+
+    def op_file_handle(self, req):
+        config = req["config"]
+        name = config.get("instance") or req.get("instance") or "default"
+        config = dict(config, instance=name)
+        force = bool(req.get("force"))
+        inst = self.instances.get(name)
+        if inst is not None:
+            inst.apply_file(config, force)
+            return
+        if config["framework"] == "netfilter" and any(i.framework == "netfilter"
+                                                      for i in self.instances.values()):
+            raise ControlError(EEXIST, "This namespace already has a Netfilter instance.")
+        self.instances[name] = instance_from_file(config, self.netns, force)
+        self.publish()
+
+    def op_joold_advertise(self, req):
+        inst = self.instance(req)
+        if not inst.values.get("ss-enabled"):
+            raise ControlError(EINVAL, "Session synchronization is disabled on this instance.")
+
+
+# ------------------------------------------------------------------ process
+
+def setup_logging(foreground):
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    if foreground:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s jool-control: %(message)s"))
+    elif os.path.exists("/dev/log"):
+        handler = logging.handlers.SysLogHandler("/dev/log",
+                                                 logging.handlers.SysLogHandler.LOG_DAEMON)
+        handler.setFormatter(logging.Formatter("jool-control[%(process)d]: %(message)s"))
+    else:
+        os.makedirs("/run/jool-userspace", exist_ok=True)
+        handler = logging.FileHandler(f"/run/jool-userspace/control-{registry.netns_id()}.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s jool-control[%(process)d]: %(message)s"))
+    root.handlers[:] = [handler]
+
+
+def daemonize():
+    """Detaches from the terminal (double fork). The parent returns the child's
+    pid once the socket is bound, through a pipe, so a caller can retry at once."""
+    read_end, write_end = os.pipe()
+    if os.fork() > 0:
+        os.close(write_end)
+        with os.fdopen(read_end) as f:
+            f.read()
+        return False
+    os.close(read_end)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    os.chdir("/")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    return write_end
+
+
+def main(argv=None):
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m jool.control",
+                                 description="The jool control process of this network namespace.")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--foreground", action="store_true",
+                      help="stay in the foreground, log to stderr (for service managers)")
+    mode.add_argument("--daemon", action="store_true",
+                      help="detach and log to syslog (what `jool instance add` does)")
+    ap.add_argument("--socket", default=None, help="abstract socket name (tests)")
+    ap.add_argument("--persist", action="store_true",
+                    help="keep running when the last instance is removed")
+    args = ap.parse_args(argv)
+    ready = None
+    if args.daemon:
+        ready = daemonize()
+        if ready is False:
+            return 0
+    setup_logging(not args.daemon)
+    try:
+        server = ControlServer(args.socket, exit_when_empty=not args.persist)
+    except OSError as exc:
+        log.error("cannot listen on the control socket: %s", exc)
+        if ready:
+            os.close(ready)
+        return 1
+    if ready:
+        os.close(ready)                  # tells the waiting parent we are listening
+    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "running", False))
+    log.info("listening (netns %x)", server.netns)
+    server.serve_forever()
+    log.info("stopped")
+    return 0
