@@ -301,13 +301,9 @@ cdef int update_6to4_locked(Ctx* ctx, uint8_t proto, const uint8_t* src6, uint16
         set_mapping4(m, t.sess[e].src4, t.sess[e].port4)
         return 0
     b = bib_find6(t, src6, sport, PROTO_TCP)
-    if not (flags & TCP_SYN):
-        if b == NONE:
-            return drop(JSTAT_SYN6_EXPECTED)
-        set_mapping4(m, t.bib[b].src4, t.bib[b].port4)     # translated, no session
-        return 0
     if b == NONE:
-        # spec §9 type 1: an IPv4 SYN waits for this very IPv6 connection.
+        # spec §9 type 1: an IPv4 SYN waits for this very connection; any IPv6
+        # packet of it (not only a SYN) takes the SYN's IPv4 transport address.
         so = so_find(t, SO_TYPE1, dst4, dport)
         if so != NONE and bib_find4(t, t.so[so].local4, t.so[so].local_port, PROTO_TCP) == NONE \
                 and (ctx.nat.pool4_empty or set_contains(ctx.nat, find_set(ctx.nat, PROTO_TCP, ctx.mark),
@@ -320,9 +316,15 @@ cdef int update_6to4_locked(Ctx* ctx, uint8_t proto, const uint8_t* src6, uint16
             if e == NONE:
                 bib_remove(t, b, ctx.now)
                 return drop(JSTAT_ENOMEM)
-            tcp_from_v6(ctx, e, flags)                      # the IPv6 SYN: ESTABLISHED
+            tcp_from_v6(ctx, e, flags)          # an IPv6 SYN makes it ESTABLISHED
             set_mapping4(m, t.sess[e].src4, t.sess[e].port4)
             return 0
+    if not (flags & TCP_SYN):
+        if b == NONE:
+            return drop(JSTAT_SYN6_EXPECTED)
+        set_mapping4(m, t.bib[b].src4, t.bib[b].port4)     # translated, no session
+        return 0
+    if b == NONE:
         rc = new_bib_6(ctx, PROTO_TCP, src6, sport, dst6, dport, &b)
         if rc:
             return rc
@@ -514,6 +516,9 @@ cdef int error_mapping_4(Ctx* ctx, const uint8_t* p, uint32_t n, const IPInfo* o
     if inner.proto != PROTO_TCP and inner.proto != PROTO_UDP and inner.proto != PROTO_ICMP:
         return pass_up(JSTAT_UNKNOWN_PROTO_INNER)
     copy(src4, 4, 0, p, n, inner.start + 12, 4)
+    # The error is "for" the quoted packet's source: pool4 membership as any packet.
+    if not pool4_contains(ctx.nat, ctx.nat.empty_addr, inner.proto, src4, inner.sport):
+        return pass_up(JSTAT_POOL4_MISMATCH)
     lock(ctx.tables)
     b = bib_find4(ctx.tables, src4, inner.sport, inner.proto)
     if b != NONE:
