@@ -144,16 +144,31 @@ cdef int handle_hairpinning(Ctx* ctx, uint32_t rec, Out* o) noexcept nogil:
     cdef uint8_t proto
     cdef int rc
     cdef const uint8_t* own_empty
+    cdef uint32_t ihl
+    cdef const uint8_t* addr
     if qlen < 28:
         return 0
     proto = q[9]
-    if proto == PROTO_ICMP:
-        if q[20] != 8 and q[20] != 0:
-            return 0                            # errors are not hairpinned
+    addr = q + 16
+    if proto == PROTO_ICMP and q[20] != 8 and q[20] != 0:
+        # An ICMP error's outgoing tuple is its quoted packet's, reversed: the
+        # quoted source is where it goes (Jool compares the tuple, not the header).
+        if qlen < 48:
+            return 0
+        ihl = (q[28] & 0xf) * 4
+        if ihl < 20 or qlen < 28 + ihl + 8:
+            return 0
+        proto = q[28 + 9]
+        addr = q + 28 + 12
+        if proto == PROTO_ICMP:
+            port = (<uint16_t>q[28 + ihl + 4] << 8) | q[28 + ihl + 5]
+        else:
+            port = (<uint16_t>q[28 + ihl] << 8) | q[28 + ihl + 1]
+    elif proto == PROTO_ICMP:
         port = (<uint16_t>q[24] << 8) | q[25]
     else:
         port = (<uint16_t>q[22] << 8) | q[23]
-    if not pool4_contains(ctx.nat, ctx.nat.empty_addr, proto, q + 16, port):
+    if not pool4_contains(ctx.nat, ctx.nat.empty_addr, proto, addr, port):
         return 0
     first_new = o.n
     used0 = o.used
@@ -189,10 +204,11 @@ cdef int core_6to4(Ctx* ctx, const uint8_t* p, uint32_t n, const Mapping* given,
     if rc:
         return rc
     if is_error:
-        return translate_icmp6_error(ctx, p, n, &info, &m, o)
-    rc = translate_6to4(ctx, p, n, &info, &m, partial, o)
+        rc = translate_icmp6_error(ctx, p, n, &info, &m, o)
+    else:
+        rc = translate_6to4(ctx, p, n, &info, &m, partial, o)
     if rc == 0 and ctx.nat != NULL and o.n == rec + 1 and o.rec_kind[rec] == OUT_IPV4:
-        rc = handle_hairpinning(ctx, rec, o)
+        rc = handle_hairpinning(ctx, rec, o)            # RFC 6146 §3.8
     return rc
 
 

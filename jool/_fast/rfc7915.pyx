@@ -543,7 +543,7 @@ cdef int translate_icmp4_error(Ctx* ctx, const uint8_t* p, uint32_t cap, const I
         return pass_up(JSTAT_UNKNOWN_PROTO_INNER)
     if not inner.first:
         return drop(JSTAT46_FRAGMENTED_ICMP)
-    if out4.ttl <= 1:
+    if out4.ttl <= 1 and not ctx.hairpin:
         return drop(JSTAT46_TTL)        # no error about an error
     if t6 == ICMP6_PKT_TOO_BIG:
         rest = mtu_4to6(cfg, rd16(p, cap, l4 + 6), inner.total)
@@ -595,8 +595,8 @@ cdef int translate_icmp4_error(Ctx* ctx, const uint8_t* p, uint32_t cap, const I
     if w == NULL:
         return no_space()
     wcap = o.cap - o.used
-    put_ipv6(w, wcap, tclass_4to6(cfg, out4.tos), total - 40, PROTO_ICMPV6, out4.ttl - 1,
-             osrc6, m.addr)
+    put_ipv6(w, wcap, tclass_4to6(cfg, out4.tos), total - 40, PROTO_ICMPV6,
+             out4.ttl if ctx.hairpin else out4.ttl - 1, osrc6, m.addr)
     wr8(w, wcap, 40, t6)
     wr8(w, wcap, 41, c6)
     wr16(w, wcap, 42, 0)
