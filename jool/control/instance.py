@@ -13,6 +13,7 @@ from jool._fast.stats import COUNTER_NAMES
 from jool._fast.tables import Tables
 from jool.config import globals as glb
 from jool.config.pool4 import Pool4, Pool4Error
+from jool.control.configblock import ConfigBlock
 from jool.control.protocol import ControlError, EEXIST, EINVAL, ESRCH
 
 PROTOCOLS = ("tcp", "udp", "icmp")
@@ -61,13 +62,30 @@ class Instance:
         self.framework = framework
         self.values = values
         self.tables = Tables.create(capacity=capacity, name=_segment_name(netns, name))
+        self.config = None
         try:
+            self.config = ConfigBlock.create(self.tables.name + "-config")
             self.translator = Translator(tables=self.tables, **glb.translator_kwargs(values))
             if pool4 is not None:
                 self.translator.set_pool4(pool4)
+            self.publish()
         except Exception:
             self.close()
             raise
+
+    def document(self):
+        """What the workers need to rebuild this instance's Translator."""
+        options = self.translator.options
+        options["mtu_plateaus"] = list(options["mtu_plateaus"])
+        sets = [{"proto": s.proto, "mark": s.mark, "max_iterations": s.max_iterations,
+                 "entries": [[str(ipaddress.IPv4Address(a)), lo, hi] for a, lo, hi in s.entries()]}
+                for s in self.translator.pool4.ordered_sets()]
+        return {"instance": self.name, "framework": self.framework, "tables": self.tables.name,
+                "translator": options, "pool4": sets}
+
+    def publish(self):
+        """A new generation of the configuration block, after every change."""
+        return self.config.publish(self.document())
 
     @classmethod
     def create(cls, name, framework, pool6, netns, force=False, capacity=DEFAULT_CAPACITY):
@@ -83,6 +101,11 @@ class Instance:
         return cls(name, framework, netns, values, capacity=capacity)
 
     def close(self):
+        config = getattr(self, "config", None)
+        if config is not None:
+            config.close()
+            config.unlink()
+            self.config = None
         tables = getattr(self, "tables", None)
         if tables is not None:
             tables.close()
@@ -103,6 +126,7 @@ class Instance:
             raise _config_error(exc) from None
         self._check_bib_in_pool4(self.translator.pool4)     # spec §5.6
         self._apply_values(candidate)
+        self.publish()
 
     def _apply_values(self, values):
         try:
@@ -142,16 +166,21 @@ class Instance:
             self.translator.pool4_add(proto, prefix, port_min, port_max, mark, iterations)
         except Pool4Error as exc:
             raise ControlError(exc.code, str(exc)) from None
+        self.publish()
 
     def pool4_remove(self, proto, prefix, port_min, port_max, mark=0, quick=False):
         try:
-            return self.translator.pool4_remove(_proto(proto), prefix, port_min, port_max,
-                                                mark, quick)
+            notices = self.translator.pool4_remove(_proto(proto), prefix, port_min, port_max,
+                                                   mark, quick)
         except Pool4Error as exc:
             raise ControlError(exc.code, str(exc)) from None
+        self.publish()
+        return notices
 
     def pool4_flush(self, quick=False):
-        return self.translator.pool4_flush(quick)
+        notices = self.translator.pool4_flush(quick)
+        self.publish()
+        return notices
 
     # ------------------------------------------------------------ BIB and sessions
 
@@ -208,6 +237,7 @@ class Instance:
         del probe
         self.translator.set_pool4(pool4)
         self._apply_values(values)
+        self.publish()
 
 
 def candidate_from_file(config, force=False):

@@ -1,0 +1,107 @@
+"""The configuration block an instance publishes to its workers (DESIGN.md).
+
+A small shared-memory segment beside the instance's tables:
+
+    offset 0   u64 generation   odd while the control process rewrites the block
+    offset 8   u32 length
+    offset 16  JSON document (translator options and pool4 entries)
+
+The control process is the only writer. A worker compares the generation with the
+one it last applied, between batches; when it changed it re-reads the document,
+retrying until it sees the same even generation before and after (a seqlock), so
+it never applies half a configuration. Configuration changes are rare; a worker
+pays one 8-byte read per batch.
+"""
+
+import json
+import mmap
+import os
+import struct
+
+HEADER = struct.Struct("<QI")
+DEFAULT_SIZE = 4 * 1024 * 1024
+SHM_DIR = "/dev/shm"
+
+
+class ConfigBlock:
+    def __init__(self, name, mm, owner):
+        self.name = name
+        self._mm = mm
+        self.owner = owner
+
+    @classmethod
+    def create(cls, name, size=DEFAULT_SIZE):
+        fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, size)
+            mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)
+        return cls(name, mm, True)
+
+    @classmethod
+    def attach(cls, name):
+        fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR)
+        try:
+            mm = mmap.mmap(fd, os.fstat(fd).st_size, mmap.MAP_SHARED,
+                           mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)
+        return cls(name, mm, False)
+
+    @property
+    def generation(self):
+        return HEADER.unpack_from(self._mm, 0)[0]
+
+    def publish(self, document):
+        """Writes a new configuration; returns its generation."""
+        data = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+        if HEADER.size + len(data) > len(self._mm):
+            raise ValueError("the configuration does not fit its block")
+        generation = self.generation
+        odd = generation + 1 if generation % 2 == 0 else generation + 2
+        struct.pack_into("<Q", self._mm, 0, odd)            # readers: being rewritten
+        self._mm[HEADER.size:HEADER.size + len(data)] = data
+        struct.pack_into("<I", self._mm, 8, len(data))
+        struct.pack_into("<Q", self._mm, 0, odd + 1)
+        return odd + 1
+
+    def read(self, attempts=1000):
+        """(generation, document) of a consistent snapshot, or (0, None) if the
+        block was never published."""
+        for _ in range(attempts):
+            before, length = HEADER.unpack_from(self._mm, 0)
+            if before == 0:
+                return 0, None
+            if before % 2:
+                continue
+            data = bytes(self._mm[HEADER.size:HEADER.size + length])
+            if HEADER.unpack_from(self._mm, 0)[0] == before:
+                return before, json.loads(data)
+        raise TimeoutError("the configuration block kept changing")
+
+    def close(self):
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+
+    def unlink(self):
+        try:
+            os.unlink(os.path.join(SHM_DIR, self.name))
+        except FileNotFoundError:
+            pass
+
+
+def build_translator(document, tables):
+    """A worker's Translator from a published document, on the shared tables."""
+    from jool._fast.pipeline import Translator
+    from jool.config.pool4 import Pool4
+
+    translator = Translator(tables=tables, **document["translator"])
+    pool4 = Pool4()
+    for pset in document["pool4"]:
+        for addr, lo, hi in pset["entries"]:
+            pool4.add(pset["proto"], addr, lo, hi, pset["mark"], pset["max_iterations"],
+                      set_iterations=True)
+    translator.set_pool4(pool4)
+    return translator
