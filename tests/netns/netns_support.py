@@ -1,0 +1,78 @@
+"""Network namespaces and the `jool` command inside them, for end-to-end tests.
+
+Every namespace is created by the test that uses it and removed afterwards, with
+the processes started in it (by pid), even when the test fails."""
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(cmd, check=True, timeout=30, **kw):
+    return subprocess.run(cmd, check=check, timeout=timeout, capture_output=True, text=True, **kw)
+
+
+class Namespace:
+    def __init__(self, prefix="jt"):
+        self.name = f"{prefix}-{secrets.token_hex(3)}"
+        run(["ip", "netns", "add", self.name])
+        run(["ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up"])
+        self.inode = os.stat(f"/run/netns/{self.name}").st_ino
+
+    def exec(self, *cmd, user=None, env=None, check=False, timeout=30):
+        prefix = ["ip", "netns", "exec", self.name]
+        if user is not None:
+            prefix += ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
+                       "--inh-caps=-all", "--bounding-set=-all"]
+        return run(prefix + list(cmd), check=check, env=env, timeout=timeout)
+
+    def remove(self):
+        run(["ip", "netns", "del", self.name], check=False)
+
+
+class JoolEnv:
+    """The environment the CLI and the control processes of one test share: a
+    private registry directory and socket name, so tests never touch a real
+    translator's."""
+
+    def __init__(self, tmp_path):
+        self.registry = tmp_path / "registry"
+        self.env = dict(os.environ, PYTHONPATH=str(ROOT),
+                        JOOL_REGISTRY_DIR=str(self.registry),
+                        JOOL_CONTROL_SOCKET=f"jool-test/{secrets.token_hex(4)}",
+                        JOOL_TABLE_CAPACITY="4096")
+
+    def jool(self, ns, *args, user=None):
+        return ns.exec(sys.executable, "-m", "jool.cli.jool", *args, user=user, env=self.env)
+
+    def control_pids(self):
+        pids = []
+        if self.registry.is_dir():
+            for f in self.registry.glob("*.json"):
+                try:
+                    pids.append(json.loads(f.read_text())["pid"])
+                except (OSError, ValueError, KeyError):
+                    pass
+        return pids
+
+    def kill_controls(self):
+        for pid in self.control_pids():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            for _ in range(50):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+            else:
+                os.kill(pid, signal.SIGKILL)
