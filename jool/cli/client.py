@@ -1,0 +1,180 @@
+"""The CLI side of the control protocol (docs/control-protocol.md).
+
+One request per connection on the abstract Unix socket `\\0<name>`, where <name> is
+$JOOL_CONTROL_SOCKET or `jool-userspace/control`; each message is a 4-byte
+big-endian length and UTF-8 JSON.
+
+With no control process listening, the namespace behaves as an empty translator
+(`offline_answer`), except for the requests that create instances, which start the
+control process ($JOOL_CONTROL_COMMAND, default `python -m jool.control --daemon`)
+and retry for up to 5 seconds.
+"""
+
+import json
+import os
+import shlex
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+DEFAULT_SOCKET = "jool-userspace/control"
+DEFAULT_REGISTRY = "/run/jool-userspace/instances"
+START_TIMEOUT = 5.0
+REQUEST_TIMEOUT = 60.0
+ESRCH = 3
+
+
+class NoControlProcess(Exception):
+    """Nobody listens on the namespace's socket."""
+
+
+class Unreachable(Exception):
+    """The control process exists but the exchange failed."""
+
+
+def socket_name():
+    return os.environ.get("JOOL_CONTROL_SOCKET") or DEFAULT_SOCKET
+
+
+def registry_dir():
+    return os.environ.get("JOOL_REGISTRY_DIR") or DEFAULT_REGISTRY
+
+
+def _recv_exact(sock, count):
+    chunks = []
+    while count:
+        chunk = sock.recv(min(count, 1 << 20))
+        if not chunk:
+            raise Unreachable("the control process closed the connection")
+        chunks.append(chunk)
+        count -= len(chunk)
+    return b"".join(chunks)
+
+
+def exchange(request, timeout=REQUEST_TIMEOUT):
+    """Send one request, return the decoded response object."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        try:
+            sock.connect("\0" + socket_name())
+        except (ConnectionRefusedError, FileNotFoundError):
+            raise NoControlProcess() from None
+        except OSError as exc:
+            raise Unreachable(exc.strerror or str(exc)) from None
+        try:
+            data = json.dumps(request, separators=(",", ":")).encode()
+            sock.sendall(struct.pack("!I", len(data)) + data)
+            (length,) = struct.unpack("!I", _recv_exact(sock, 4))
+            answer = json.loads(_recv_exact(sock, length))
+        except (OSError, ValueError) as exc:
+            raise Unreachable(getattr(exc, "strerror", None) or str(exc)) from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("status"), int):
+            raise Unreachable("malformed response")
+        return answer
+    finally:
+        sock.close()
+
+
+def offline_answer(request):
+    """What an empty translator answers (no control process in this namespace)."""
+    op = request["op"]
+    if op == "instance.flush":
+        return {"status": 0}
+    if op == "instance.status":
+        return {"status": 0, "data": "Dead"}
+    if op == "instance.list":
+        return {"status": 0, "data": []}
+    name = request.get("instance", "default")
+    return {"status": ESRCH,
+            "messages": [f"This namespace lacks an instance named '{name}'."]}
+
+
+def control_command():
+    custom = os.environ.get("JOOL_CONTROL_COMMAND")
+    if custom:
+        return shlex.split(custom)
+    return [sys.executable, "-m", "jool.control", "--daemon"]
+
+
+def _child_env():
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = root + (os.pathsep + path if path else "")
+    return env
+
+
+def start_and_retry(request):
+    """Start the namespace's control process, then send `request` once it answers."""
+    try:
+        child = subprocess.Popen(control_command(), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=_child_env(), start_new_session=True)
+    except OSError as exc:
+        raise Unreachable(f"could not start the control process: {exc.strerror}") from None
+    deadline = time.monotonic() + START_TIMEOUT
+    delay = 0.02
+    while True:
+        try:
+            answer = exchange(request)
+            break
+        except NoControlProcess:
+            if time.monotonic() >= deadline:
+                raise Unreachable("the control process did not start within "
+                                  f"{START_TIMEOUT:g} seconds") from None
+            if child.poll() not in (None, 0):
+                raise Unreachable("the control process failed to start (exit status "
+                                  f"{child.returncode})") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+    child.poll()                        # reap a daemon launcher that has exited
+    return answer
+
+
+def call(request, start=False):
+    """One request; `start`: launch the control process when none listens."""
+    try:
+        return exchange(request)
+    except NoControlProcess:
+        if start:
+            return start_and_retry(request)
+        return offline_answer(request)
+
+
+def pid_alive(pid):
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def registry_entries():
+    """[(netns, name, framework)] of every live control process's instances."""
+    directory = registry_dir()
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    rows = []
+    for fname in names:
+        if not fname.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(directory, fname)) as f:
+                data = json.load(f)
+            if not pid_alive(int(data.get("pid", 0))):
+                continue
+            netns = int(data["netns"])
+            for inst in data.get("instances", []):
+                rows.append((netns, str(inst["name"]), str(inst.get("framework", ""))))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return rows
