@@ -9,13 +9,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def shared_dir():
-    """The steering repo's shared/ (spec, graybox vectors) laid beside the project."""
-    for candidate in (os.environ.get("JOOL_SHARED"), ROOT.parent / "shared",
-                      ROOT.parent.parent / "shared"):
-        if candidate and (Path(candidate) / "graybox").is_dir():
-            return Path(candidate)
-    return None
+from sharedpaths import shared_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -374,13 +374,6 @@ cdef uint32_t copy_batch(const uint8_t* inbuf, uint32_t incap, const uint32_t* i
 
 cdef class Batch:
     """Packets in, outputs out: flat numpy arrays, reused from batch to batch."""
-    cdef readonly object input, in_offset, in_length, in_flags, in_mark, map_addr, map_port
-    cdef readonly object verdict, reason
-    cdef readonly object out, out_offset, out_length, out_input, out_kind
-    cdef public uint32_t count
-    cdef readonly uint32_t out_count
-    cdef readonly uint32_t capacity
-    cdef uint32_t fill
 
     def __init__(self, uint32_t capacity=256, uint32_t in_bytes=256 * 2048,
                  uint32_t out_bytes=256 * 4096, uint32_t max_outputs=0):
@@ -450,15 +443,6 @@ def _mapping_bytes(addr):
 cdef class Translator:
     """One instance's translation core: configuration, counters and, for NAT64,
     its shared tables (docs/core-api.md, docs/stateful-api.md)."""
-    cdef XlatConfig cfg
-    cdef Nat64Config nat
-    cdef Ctx ctx
-    cdef readonly object counters
-    cdef readonly Tables tables
-    cdef readonly object pool4
-    cdef object _sets, _ranges, _members
-    cdef Batch _single
-    cdef dict _options
 
     def __init__(self, tables=None, pool6="64:ff9b::/96", own4="192.0.2.2", own6="2001:db8::1",
                  mtu4_out=1500, mtu6_out=1500, mtu4_in=1500, mtu6_in=1500,
@@ -468,10 +452,16 @@ cdef class Translator:
                  address_dependent_filtering=False, drop_externally_initiated_tcp=False,
                  handle_rst_during_fin_rcv=False, f_args=0b1011, maximum_simultaneous_opens=10,
                  tcp_est_timeout=7_200_000, tcp_trans_timeout=240_000, udp_timeout=300_000,
-                 icmp_timeout=60_000, empty_pool4_addr=None):
+                 icmp_timeout=60_000, empty_pool4_addr=None, counters=None):
         memset(&self.cfg, 0, sizeof(XlatConfig))
         memset(&self.nat, 0, sizeof(Nat64Config))
-        self.counters = np.zeros(COUNTER_SLOTS, dtype=np.uint64)
+        # counters: optionally a uint64 view into shared memory (a worker's row of
+        # the instance's counter block), so the control process can sum them.
+        if counters is None:
+            counters = np.zeros(COUNTER_SLOTS, dtype=np.uint64)
+        elif counters.dtype != np.uint64 or counters.shape[0] < COUNTER_SLOTS:
+            raise ValueError("counters must be a uint64 array of at least 70 entries")
+        self.counters = counters
         self.tables = tables
         self.pool4 = Pool4()
         self._options = dict(
@@ -512,7 +502,7 @@ cdef class Translator:
                   source_icmpv6_errors_better, drop_icmpv6_info, manually_enabled, force=False):
         """Validates everything first, then replaces the configuration at once."""
         cdef XlatConfig c
-        cdef cnp.uint64_t[::1] counters_view = self.counters
+        cdef cnp.uint64_t[::1] counters_view = self.counters[:COUNTER_SLOTS]
         memset(&c, 0, sizeof(XlatConfig))
         if pool6 is not None:
             net = ipaddress.IPv6Network(pool6, strict=True)
@@ -877,7 +867,7 @@ cdef class Translator:
         b.out_count = o.n
         return done
 
-    cdef _bind_out(self, Batch b, Out* o):
+    cdef void _bind_out(self, Batch b, Out* o):
         cdef cnp.uint8_t[::1] outbuf = b.out
         cdef cnp.uint32_t[::1] out_off = b.out_offset
         cdef cnp.uint32_t[::1] out_len = b.out_length

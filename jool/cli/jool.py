@@ -14,7 +14,7 @@ import sys
 
 from jool.cli import argp, client, keywords, printers, values
 from jool.cli.argp import Opt, Spec
-from jool.cli.errors import (E2BIG_EXIT, EINVAL_EXIT, ESRCH_EXIT, Exit, error, missing,
+from jool.cli.errors import (E2BIG_EXIT, ESRCH_EXIT, Exit, error, missing,
                              warning)
 from jool.cli.stats_doc import EXPLANATIONS
 
@@ -717,7 +717,9 @@ def _add_spec(parser, spec):
         else:
             parser.add_argument(*flags, action="store_true", help=opt.doc)
     if spec.args_doc:
-        parser.add_argument("args", nargs="*", metavar=spec.args_doc.replace(" ", "_"),
+        single = spec.args_doc.count("<") == 1
+        parser.add_argument("args", nargs="?" if single else "*",
+                            metavar=spec.args_doc.strip("[]") if single else "ARGS",
                             help=spec.args_doc)
 
 

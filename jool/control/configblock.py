@@ -92,12 +92,13 @@ class ConfigBlock:
             pass
 
 
-def build_translator(document, tables):
-    """A worker's Translator from a published document, on the shared tables."""
+def build_translator(document, tables, **overrides):
+    """A worker's Translator from a published document, on the shared tables;
+    overrides replace options (MTUs, addresses, the counters row)."""
     from jool._fast.pipeline import Translator
     from jool.config.pool4 import Pool4
 
-    translator = Translator(tables=tables, **document["translator"])
+    translator = Translator(tables=tables, **dict(document["translator"], **overrides))
     pool4 = Pool4()
     for pset in document["pool4"]:
         for addr, lo, hi in pset["entries"]:

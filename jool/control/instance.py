@@ -14,6 +14,7 @@ from jool._fast.tables import Tables
 from jool.config import globals as glb
 from jool.config.pool4 import Pool4, Pool4Error
 from jool.control.configblock import ConfigBlock
+from jool.control.counters import CounterBlock
 from jool.control.protocol import ControlError, EEXIST, EINVAL, ESRCH
 
 PROTOCOLS = ("tcp", "udp", "icmp")
@@ -63,15 +64,53 @@ class Instance:
         self.values = values
         self.tables = Tables.create(capacity=capacity, name=_segment_name(netns, name))
         self.config = None
+        self.counters = None
+        self.workers = None
         try:
             self.config = ConfigBlock.create(self.tables.name + "-config")
-            self.translator = Translator(tables=self.tables, **glb.translator_kwargs(values))
+            self.counters = CounterBlock.create(self.tables.name + "-counters")
+            self.translator = Translator(tables=self.tables, counters=self.counters.row(0),
+                                         **glb.translator_kwargs(values))
             if pool4 is not None:
                 self.translator.set_pool4(pool4)
             self.publish()
         except Exception:
             self.close()
             raise
+
+    # ------------------------------------------------------------ dataplane
+
+    def claims(self):
+        """pool4 as (proto, address, min, max) rows, for the kernel rules and BPF."""
+        return [(s.proto, str(ipaddress.IPv4Address(a)), lo, hi)
+                for s in self.translator.pool4.ordered_sets() for a, lo, hi in s.entries()]
+
+    def start_dataplane(self, interfaces):
+        """Claims the instance's traffic on the interfaces (netdev ingress drop rules,
+        so the kernel never also handles it) and starts the workers."""
+        from jool.control.workers import WorkerPool
+        self.interfaces = list(interfaces)
+        if not self.interfaces:
+            return
+        self._claim()
+        self.workers = WorkerPool(self.config.name, self.counters.name, self.interfaces)
+        self.workers.start()
+
+    def _claim(self):
+        if not getattr(self, "interfaces", None):
+            return
+        try:
+            from jool.control import kernel
+        except ImportError:
+            return                              # not built yet: the kernel keeps them too
+        kernel.install(self.name, self.interfaces, self.values["pool6"], self.claims(),
+                       self._empty_pool4_addresses())
+        self.claimed = True
+
+    def _empty_pool4_addresses(self):
+        if not self.translator.pool4.empty:
+            return ()
+        return (self.translator.options["empty_pool4_addr"],)
 
     def document(self):
         """What the workers need to rebuild this instance's Translator."""
@@ -80,11 +119,21 @@ class Instance:
         sets = [{"proto": s.proto, "mark": s.mark, "max_iterations": s.max_iterations,
                  "entries": [[str(ipaddress.IPv4Address(a)), lo, hi] for a, lo, hi in s.entries()]}
                 for s in self.translator.pool4.ordered_sets()]
-        return {"instance": self.name, "framework": self.framework, "tables": self.tables.name,
-                "translator": options, "pool4": sets}
+        doc = {"instance": self.name, "framework": self.framework, "tables": self.tables.name,
+               "translator": options, "pool4": sets}
+        try:
+            from jool.dataplane.bpf import owned_filter
+            doc["bpf"] = [list(i) for i in owned_filter(self.values["pool6"], self.claims(),
+                                                        self._empty_pool4_addresses())]
+        except ImportError:
+            pass
+        return doc
 
     def publish(self):
-        """A new generation of the configuration block, after every change."""
+        """A new generation of the configuration block, after every change, and the
+        kernel's claim rules to match."""
+        if getattr(self, "claimed", False):
+            self._claim()
         return self.config.publish(self.document())
 
     @classmethod
@@ -101,6 +150,23 @@ class Instance:
         return cls(name, framework, netns, values, capacity=capacity)
 
     def close(self):
+        workers = getattr(self, "workers", None)
+        if workers is not None:
+            workers.stop()
+            self.workers = None
+        if getattr(self, "claimed", False):
+            from jool.control import kernel
+            try:
+                kernel.remove(self.name)
+            except Exception:
+                pass
+            self.claimed = False
+        counters = getattr(self, "counters", None)
+        if counters is not None:
+            self.translator = None          # its counters view points into the block
+            counters.close()
+            counters.unlink()
+            self.counters = None
         config = getattr(self, "config", None)
         if config is not None:
             config.close()
@@ -216,8 +282,9 @@ class Instance:
         return self.translator.sessions(_proto(proto), now_ms())
 
     def stats(self):
-        counters = self.translator.counter_dict(include_zero=True)
-        return [[name, counters[name]] for name in COUNTER_NAMES]
+        self.translator.counter_dict()          # refreshes the gauges (row 0)
+        totals = self.counters.totals()
+        return [[name, totals[name]] for name in COUNTER_NAMES]
 
     def expire(self):
         return self.translator.expire(now_ms())

@@ -23,6 +23,7 @@ from jool.control.protocol import (ControlError, EEXIST, EINVAL, EPERM, ESRCH,
 
 TIMER_PERIOD = 2.0
 IDLE_EXIT = 10.0            # a control process that never got an instance stops then
+WORKER_CHECK = 0.5          # a dead worker is restarted within this (plus its start-up)
 CAP_NET_ADMIN = 12
 log = logging.getLogger("jool.control")
 
@@ -66,7 +67,7 @@ class ControlServer:
         next_tick = time.monotonic() + TIMER_PERIOD
         try:
             while self.running:
-                timeout = max(0.0, next_tick - time.monotonic())
+                timeout = min(WORKER_CHECK, max(0.0, next_tick - time.monotonic()))
                 for _key, _ev in sel.select(timeout):
                     try:
                         conn, _ = self.sock.accept()
@@ -74,6 +75,7 @@ class ControlServer:
                         continue
                     with conn:
                         self.handle_connection(conn)
+                self.check_workers()
                 if time.monotonic() >= next_tick:
                     self.tick()
                     next_tick = time.monotonic() + TIMER_PERIOD
@@ -86,15 +88,50 @@ class ControlServer:
     _had_instances = False
     _started = time.monotonic()
 
+    def start_dataplane(self, inst):
+        """netfilter instances translate on every interface of the namespace
+        (JOOL_DATAPLANE=0 keeps the control plane alone, for tests)."""
+        if inst.framework != "netfilter" or os.environ.get("JOOL_DATAPLANE", "1") == "0":
+            return
+        interfaces = sorted(i for i in os.listdir("/sys/class/net") if i != "lo")
+        try:
+            inst.start_dataplane(interfaces)
+        except Exception:
+            log.exception("instance %s: the dataplane did not start", inst.name)
+            del self.instances[inst.name]
+            inst.close()
+            raise ControlError(EINVAL, "The dataplane could not start (see the log).")
+
     def tick(self):
         for inst in list(self.instances.values()):
             try:
-                outputs = inst.expire()
-                if outputs:
-                    # Sent by the dataplane once it exists; counted until then.
-                    log.debug("%s: timer pass produced %d packets", inst.name, len(outputs))
+                self.send(inst.expire())
             except Exception:
                 log.exception("timer pass of instance %s failed", inst.name)
+
+    def check_workers(self):
+        for inst in self.instances.values():
+            if inst.workers is not None:
+                inst.workers.check()
+
+    def send(self, outputs):
+        """Packets of the timer pass (TCP probes, port unreachables for stored SYNs)."""
+        if not outputs:
+            return
+        if self._tx is None:
+            self._tx = (socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW),
+                        socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW))
+            self._tx[1].setsockopt(socket.IPPROTO_IPV6, 36, 1)      # IPV6_HDRINCL
+        for kind, packet in outputs:
+            try:
+                if int(kind) & 0xF == 4:
+                    self._tx[0].sendto(packet, (socket.inet_ntop(socket.AF_INET, packet[16:20]), 0))
+                else:
+                    self._tx[1].sendto(packet, (socket.inet_ntop(socket.AF_INET6, packet[24:40]), 0))
+            except OSError as exc:
+                log.debug("timer packet not sent: %s", exc)
+
+    _tx = None
 
     def shutdown(self):
         for inst in self.instances.values():
@@ -161,8 +198,10 @@ class ControlServer:
         if framework == "netfilter" and any(i.framework == "netfilter"
                                             for i in self.instances.values()):
             raise ControlError(EEXIST, "This namespace already has a Netfilter instance.")
-        self.instances[name] = Instance.create(name, framework, req.get("pool6"), self.netns,
-                                               bool(req.get("force")))
+        inst = Instance.create(name, framework, req.get("pool6"), self.netns,
+                               bool(req.get("force")))
+        self.instances[name] = inst
+        self.start_dataplane(inst)
         self.publish()
 
     def op_instance_remove(self, req):
@@ -237,7 +276,9 @@ class ControlServer:
         if config["framework"] == "netfilter" and any(i.framework == "netfilter"
                                                       for i in self.instances.values()):
             raise ControlError(EEXIST, "This namespace already has a Netfilter instance.")
-        self.instances[name] = instance_from_file(config, self.netns, force)
+        inst = instance_from_file(config, self.netns, force)
+        self.instances[name] = inst
+        self.start_dataplane(inst)
         self.publish()
 
     def op_joold_advertise(self, req):

@@ -14,21 +14,7 @@ from fakecontrol import FakeControl, FakeInstance  # noqa: E402
 from jool.cli.jool import main  # noqa: E402
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def run_jool(args):
-    """main(argv) with captured stdout/stderr; `args` is a list or a shell string."""
-    if isinstance(args, str):
-        args = shlex.split(args)
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(args)
-    return Result(code, out.getvalue(), err.getvalue())
+from cli_support import Result, run_jool  # noqa: E402,F401
 
 
 @pytest.fixture

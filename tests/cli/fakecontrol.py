@@ -59,8 +59,9 @@ class FakeControl:
 
     def close(self):
         self.running = False
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)      # wakes the accept() at once
+        try:                                    # wake the accept() at once
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as poke:
+                poke.connect("\0" + self.name)
         except OSError:
             pass
         self.thread.join(5)
@@ -73,6 +74,9 @@ class FakeControl:
             except socket.timeout:
                 continue
             except OSError:
+                return
+            if not self.running:
+                conn.close()
                 return
             with conn:
                 try:

@@ -15,7 +15,7 @@ import socket
 
 import pytest
 
-from conftest import populate, run_jool
+from cli_support import run_jool
 
 from jool.cli import printers
 from jool.cli.jool import help_text, usage_text

@@ -12,7 +12,7 @@ import pytest
 
 from jool._fast.pipeline import OutKind, Translator, Verdict
 from graybox.manifest import mismatches, rows
-from conftest import shared_dir
+from sharedpaths import shared_dir
 
 tables_mod = pytest.importorskip("jool._fast.tables")
 

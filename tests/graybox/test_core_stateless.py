@@ -6,7 +6,7 @@ import pytest
 
 from jool._fast.pipeline import OutKind, Translator, Verdict
 from graybox.manifest import mismatches, rows
-from conftest import shared_dir
+from sharedpaths import shared_dir
 
 SHARED = shared_dir()
 ROWS = list(rows(SHARED)) if SHARED else []

@@ -1,0 +1,360 @@
+"""AF_PACKET TPACKET_V3 receive rings and raw-socket transmission.
+
+A worker maps one RX ring per attached interface. `RxRing.drain()` enters Python
+once: with the GIL released it walks every block the kernel has handed over, gives
+the frames to the translator in place (the block is the batch's input buffer, no
+copy), sends what the translator produced with sendmmsg() and returns the blocks
+to the kernel.
+
+Transmission goes through raw IP sockets (IP_HDRINCL / IPV6_HDRINCL): the kernel
+routes each packet and resolves its neighbour. The translated packets are complete
+IP packets with final checksums (a frame the sender left with a partial checksum,
+TP_STATUS_CSUMNOTREADY, is completed by the translator).
+"""
+
+import mmap as _mmap
+import os
+import socket
+import struct
+
+import numpy as np
+cimport numpy as cnp
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memset, memcpy
+
+from jool._fast.packet cimport Out, Ctx, V_TRANSLATED, V_DROP_ICMP
+from jool._fast.pipeline cimport Translator, run_batch
+from jool._fast.atomics cimport jool_fence_acquire, jool_fence_release
+
+cnp.import_array()
+
+cdef extern from "<sys/socket.h>" nogil:
+    struct sockaddr:
+        pass
+    struct iovec:
+        void* iov_base
+        size_t iov_len
+    struct msghdr:
+        void* msg_name
+        unsigned int msg_namelen
+        iovec* msg_iov
+        size_t msg_iovlen
+        void* msg_control
+        size_t msg_controllen
+        int msg_flags
+    struct mmsghdr:
+        msghdr msg_hdr
+        unsigned int msg_len
+    int sendmmsg(int fd, mmsghdr* msgs, unsigned int vlen, int flags)
+    enum: MSG_DONTWAIT
+
+cdef extern from "<netinet/in.h>" nogil:
+    struct in_addr:
+        uint32_t s_addr
+    struct sockaddr_in:
+        unsigned short sin_family
+        unsigned short sin_port
+        in_addr sin_addr
+    struct in6_addr:
+        pass
+    struct sockaddr_in6:
+        unsigned short sin6_family
+        unsigned short sin6_port
+        uint32_t sin6_flowinfo
+        in6_addr sin6_addr
+        uint32_t sin6_scope_id
+    enum: AF_INET
+    enum: AF_INET6
+
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd* fds, unsigned long nfds, int timeout)
+    enum: POLLIN
+
+cdef extern from "<linux/if_packet.h>" nogil:
+    struct tpacket_hdr_v1:
+        uint32_t block_status
+        uint32_t num_pkts
+        uint32_t offset_to_first_pkt
+        uint32_t blk_len
+    union tpacket_bd_header_u:
+        tpacket_hdr_v1 bh1
+    struct tpacket_block_desc:
+        uint32_t version
+        uint32_t offset_to_priv
+        tpacket_bd_header_u hdr
+    struct tpacket3_hdr:
+        uint32_t tp_next_offset
+        uint32_t tp_sec
+        uint32_t tp_nsec
+        uint32_t tp_snaplen
+        uint32_t tp_len
+        uint32_t tp_status
+        uint16_t tp_mac
+        uint16_t tp_net
+    enum: TP_STATUS_KERNEL
+    enum: TP_STATUS_USER
+    enum: TP_STATUS_CSUMNOTREADY
+    enum: TP_STATUS_COPY
+
+SOL_PACKET = 263
+PACKET_RX_RING = 5
+PACKET_VERSION = 10
+PACKET_FANOUT = 18
+PACKET_IGNORE_OUTGOING = 23
+TPACKET_V3 = 2
+PACKET_FANOUT_HASH = 0
+PACKET_FANOUT_FLAG_DEFRAG = 0x8000
+ETH_P_ALL = 0x0003
+IPV6_HDRINCL = 36
+
+cdef enum:
+    CHUNK = 256                 # frames handed to the translator per call
+    TX_BATCH = 64               # messages per sendmmsg() call
+    PARTIAL_CSUM = 1
+
+
+cdef class RxStats:
+    cdef public uint64_t frames, blocks, truncated, sent, send_errors, no_space
+    cdef public uint64_t verdicts[4]
+
+
+cdef class TxSockets:
+    """The raw sockets a worker sends translated packets and ICMP errors with."""
+    cdef readonly object sock4, sock6
+    cdef int fd4, fd6
+
+    def __init__(self):
+        self.sock4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        self.sock6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        self.sock6.setsockopt(socket.IPPROTO_IPV6, IPV6_HDRINCL, 1)
+        for s in (self.sock4, self.sock6):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        self.fd4 = self.sock4.fileno()
+        self.fd6 = self.sock6.fileno()
+
+    def close(self):
+        self.sock4.close()
+        self.sock6.close()
+
+
+cdef uint32_t transmit(int fd4, int fd6, Out* o, uint64_t* errors) noexcept nogil:
+    """sendmmsg() every output record to its destination; returns packets sent."""
+    cdef mmsghdr msgs[TX_BATCH]
+    cdef iovec iovs[TX_BATCH]
+    cdef sockaddr_in dst4[TX_BATCH]
+    cdef sockaddr_in6 dst6[TX_BATCH]
+    cdef uint32_t i = 0, n, k, sent = 0
+    cdef int fd, rc, want
+    cdef uint8_t* pkt
+    while i < o.n:
+        # One sendmmsg() per run of outputs of the same family.
+        want = o.rec_kind[i] & 0xf
+        fd = fd4 if want == 4 else fd6
+        n = 0
+        while i < o.n and (o.rec_kind[i] & 0xf) == want and n < TX_BATCH:
+            pkt = o.buf + o.rec_off[i]
+            memset(&msgs[n], 0, sizeof(mmsghdr))
+            iovs[n].iov_base = pkt
+            iovs[n].iov_len = o.rec_len[i]
+            if want == 4:
+                memset(&dst4[n], 0, sizeof(sockaddr_in))
+                dst4[n].sin_family = AF_INET
+                memcpy(&dst4[n].sin_addr, pkt + 16, 4)
+                msgs[n].msg_hdr.msg_name = &dst4[n]
+                msgs[n].msg_hdr.msg_namelen = sizeof(sockaddr_in)
+            else:
+                memset(&dst6[n], 0, sizeof(sockaddr_in6))
+                dst6[n].sin6_family = AF_INET6
+                memcpy(&dst6[n].sin6_addr, pkt + 24, 16)
+                msgs[n].msg_hdr.msg_name = &dst6[n]
+                msgs[n].msg_hdr.msg_namelen = sizeof(sockaddr_in6)
+            msgs[n].msg_hdr.msg_iov = &iovs[n]
+            msgs[n].msg_hdr.msg_iovlen = 1
+            n += 1
+            i += 1
+        k = 0
+        while k < n:
+            rc = sendmmsg(fd, &msgs[k], n - k, 0)
+            if rc <= 0:
+                errors[0] += 1          # this one failed (no route, too big...): skip it
+                k += 1
+            else:
+                sent += rc
+                k += rc
+    return sent
+
+
+cdef class RxRing:
+    """One interface's TPACKET_V3 ring, joined to the worker group's fanout."""
+    cdef readonly object sock, ifname
+    cdef object _mm, _arr
+    cdef uint8_t* base
+    cdef uint32_t block_size, block_nr, current
+    cdef readonly int fd
+    cdef readonly RxStats stats
+
+    def __init__(self, ifname, uint32_t block_size=1 << 18, uint32_t block_nr=32,
+                 uint32_t frame_size=2048, fanout_group=None, bpf=None,
+                 uint32_t retire_ms=1):
+        cdef cnp.uint8_t[::1] view
+        self.ifname = ifname
+        self.stats = RxStats()
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        try:
+            if bpf is not None:
+                bpf(sock)           # filter before bind: no unfiltered frame gets queued
+            sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
+            try:
+                sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+            except OSError:
+                pass                # older kernels: the BPF filter drops them instead
+            req = struct.pack("IIIIIII", block_size, block_nr, frame_size,
+                              block_size * block_nr // frame_size, retire_ms, 0, 0)
+            sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
+            self._mm = _mmap.mmap(sock.fileno(), block_size * block_nr, _mmap.MAP_SHARED,
+                                  _mmap.PROT_READ | _mmap.PROT_WRITE)
+            sock.bind((ifname, ETH_P_ALL))
+            if fanout_group is not None:
+                # One flow always reaches the same worker; the kernel reassembles
+                # IPv4 fragments first so the pieces of a datagram stay together.
+                sock.setsockopt(SOL_PACKET, PACKET_FANOUT, struct.pack(
+                    "I", (fanout_group & 0xffff)
+                    | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16)))
+        except Exception:
+            sock.close()
+            raise
+        self.sock = sock
+        self.fd = sock.fileno()
+        self._arr = np.frombuffer(self._mm, dtype=np.uint8)
+        view = self._arr
+        self.base = &view[0]
+        self.block_size = block_size
+        self.block_nr = block_nr
+        self.current = 0
+
+    def close(self):
+        self._arr = None
+        if self._mm is not None:
+            try:
+                self._mm.close()
+            except BufferError:
+                pass
+            self._mm = None
+        self.sock.close()
+
+    def drain(self, Translator t, uint32_t now_ms, TxSockets tx, uint32_t max_blocks=64):
+        """Translates and sends every frame of the blocks ready now; returns the
+        number of frames. One call per wakeup: no Python per packet."""
+        cdef uint32_t offs[CHUNK]
+        cdef uint32_t lens[CHUNK]
+        cdef uint8_t flags[CHUNK]
+        cdef uint32_t marks[CHUNK]
+        cdef uint8_t maps[CHUNK * 16]
+        cdef uint16_t ports[CHUNK]
+        cdef uint8_t verdicts[CHUNK]
+        cdef uint16_t reasons[CHUNK]
+        cdef cnp.uint8_t[::1] outbuf = self._out_buffer()
+        cdef uint32_t out_off[CHUNK * 8]
+        cdef uint32_t out_len[CHUNK * 8]
+        cdef uint32_t out_input[CHUNK * 8]
+        cdef uint8_t out_kind[CHUNK * 8]
+        cdef Out o
+        cdef tpacket_block_desc* desc
+        cdef tpacket3_hdr* hdr
+        cdef uint8_t* block
+        cdef uint32_t npkts, p, off, frames = 0, blocks = 0, count, i, done
+        cdef Ctx* ctx = &t.ctx
+        cdef uint64_t errors = 0, sent = 0, truncated = 0, nospace = 0
+        cdef uint64_t vcount[4]
+        memset(marks, 0, sizeof(marks))
+        memset(maps, 0, sizeof(maps))
+        memset(ports, 0, sizeof(ports))
+        memset(vcount, 0, sizeof(vcount))
+        o.buf = &outbuf[0]
+        o.cap = outbuf.shape[0]
+        o.rec_off = out_off
+        o.rec_len = out_len
+        o.rec_input = out_input
+        o.rec_kind = out_kind
+        o.max_n = CHUNK * 8
+        if t.tables is not None:
+            t.ctx.tables = t.tables.view()
+        ctx.now = now_ms
+        with nogil:
+            while blocks < max_blocks:
+                block = self.base + <uint64_t>self.current * self.block_size
+                desc = <tpacket_block_desc*>block
+                if not (desc.hdr.bh1.block_status & TP_STATUS_USER):
+                    break
+                jool_fence_acquire()
+                npkts = desc.hdr.bh1.num_pkts
+                off = desc.hdr.bh1.offset_to_first_pkt
+                p = 0
+                while p < npkts:
+                    count = 0
+                    while p < npkts and count < CHUNK:
+                        hdr = <tpacket3_hdr*>(block + off)
+                        if hdr.tp_status & TP_STATUS_COPY or hdr.tp_snaplen < hdr.tp_len:
+                            truncated += 1          # cut at the frame size: never forwarded
+                        elif hdr.tp_snaplen > <uint32_t>(hdr.tp_net - hdr.tp_mac):
+                            offs[count] = off + hdr.tp_net
+                            lens[count] = hdr.tp_snaplen - (hdr.tp_net - hdr.tp_mac)
+                            flags[count] = PARTIAL_CSUM if hdr.tp_status & TP_STATUS_CSUMNOTREADY else 0
+                            count += 1
+                        off += hdr.tp_next_offset
+                        p += 1
+                    i = 0
+                    while i < count:
+                        o.n = 0
+                        o.used = 0
+                        done = run_batch(ctx, block, self.block_size, offs + i, lens + i,
+                                         flags + i, maps, ports, marks, count - i,
+                                         verdicts, reasons, &o)
+                        for p2 in range(done):
+                            if verdicts[p2] < 4:
+                                vcount[verdicts[p2]] += 1
+                        sent += transmit(tx.fd4, tx.fd6, &o, &errors)
+                        if done == 0:
+                            nospace += 1
+                            break
+                        i += done
+                    frames += count
+                jool_fence_release()
+                desc.hdr.bh1.block_status = TP_STATUS_KERNEL
+                self.current = (self.current + 1) % self.block_nr
+                blocks += 1
+        self.stats.frames += frames
+        self.stats.blocks += blocks
+        self.stats.sent += sent
+        self.stats.send_errors += errors
+        self.stats.truncated += truncated
+        self.stats.no_space += nospace
+        for i in range(4):
+            self.stats.verdicts[i] += vcount[i]
+        return frames
+
+    cdef object _out_buf
+    def _out_buffer(self):
+        if self._out_buf is None:
+            # Room for a whole chunk of the largest outputs (fragments included).
+            self._out_buf = np.zeros(CHUNK * 2 * 2048 + (1 << 17), dtype=np.uint8)
+        return self._out_buf
+
+
+def wait(rings, int timeout_ms):
+    """poll() the rings' sockets; returns the ready ones."""
+    cdef pollfd fds[64]
+    cdef int n = len(rings), rc, i
+    if n > 64:
+        raise ValueError("at most 64 rings per worker")
+    for i in range(n):
+        fds[i].fd = rings[i].fd
+        fds[i].events = POLLIN
+        fds[i].revents = 0
+    with nogil:
+        rc = poll(fds, n, timeout_ms)
+    return [rings[i] for i in range(n) if rc > 0 and fds[i].revents]
