@@ -7,11 +7,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_manpage_is_current():
+@pytest.mark.parametrize("program", ["jool", "joold"])
+def test_manpage_is_current(program):
     pytest.importorskip("argparse_manpage")
     from jool.cli.manpage import render
-    page = (ROOT / "man" / "jool.8").read_text()
-    assert page == render(), "man/jool.8 is stale: run tools/gen-man"
+    page = (ROOT / "man" / f"{program}.8").read_text()
+    assert page == render(program), f"man/{program}.8 is stale: run tools/gen-man"
 
 
 def test_manpage_covers_every_operation():

@@ -1,0 +1,91 @@
+"""`joold`: the session-synchronization daemon's front end (spec/config.md §5).
+
+    joold [NETSOCKET_FILE [MODSOCKET_FILE]]
+
+NETSOCKET_FILE (default ./netsocket.json) says where the multicast group is;
+MODSOCKET_FILE, read only when given, names the instance (default "default").
+This release validates both files exactly as the daemon will read them; the
+synchronization itself is not in this release yet, and joold says so.
+"""
+
+import argparse
+import ipaddress
+import json
+import socket
+import sys
+
+from jool import __version__
+
+
+class JooldConfigError(ValueError):
+    pass
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(
+        prog="joold",
+        description="Synchronizes the sessions of a NAT64 instance with the joold daemons "
+                    "of other translators over UDP multicast (Jool 4.1.9's joold).")
+    ap.add_argument("netsocket", nargs="?", default="netsocket.json", metavar="NETSOCKET_FILE",
+                    help="JSON: multicast address, multicast port, in interface, "
+                         "out interface, reuseaddr, ttl (default: ./netsocket.json)")
+    ap.add_argument("modsocket", nargs="?", default=None, metavar="MODSOCKET_FILE",
+                    help='JSON: {"instance": NAME}; without it the instance is "default"')
+    ap.add_argument("-V", "--version", action="version", version=f"joold {__version__}")
+    return ap
+
+
+def load_netsocket(path):
+    with open(path) as f:
+        doc = json.load(f)
+    if not isinstance(doc, dict):
+        raise JooldConfigError(f"{path}: the root must be a JSON object")
+    for key in ("multicast address", "multicast port"):
+        if key not in doc:
+            raise JooldConfigError(f"{path}: '{key}' is mandatory")
+    try:
+        group = ipaddress.ip_address(doc["multicast address"])
+    except (TypeError, ValueError):
+        raise JooldConfigError(f"{path}: 'multicast address' is not an IP address") from None
+    if not group.is_multicast:
+        raise JooldConfigError(f"{path}: {group} is not a multicast address")
+    port = doc["multicast port"]
+    if not isinstance(port, str):
+        raise JooldConfigError(f"{path}: 'multicast port' must be a string (quote it)")
+    if not port.isdigit():
+        try:
+            port = str(socket.getservbyname(port, "udp"))
+        except OSError:
+            raise JooldConfigError(f"{path}: unknown service '{port}'") from None
+    for key in ("reuseaddr", "ttl"):
+        if key in doc and (not isinstance(doc[key], int) or isinstance(doc[key], bool)):
+            raise JooldConfigError(f"{path}: '{key}' must be an integer")
+    return dict(doc, **{"multicast port": int(port)})
+
+
+def load_modsocket(path):
+    if path is None:
+        return {"instance": "default"}
+    with open(path) as f:
+        doc = json.load(f)
+    if not isinstance(doc, dict):
+        raise JooldConfigError(f"{path}: the root must be a JSON object")
+    return {"instance": doc.get("instance", "default")}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        net = load_netsocket(args.netsocket)
+        mod = load_modsocket(args.modsocket)
+    except (OSError, ValueError) as exc:
+        print(f"joold: {exc}", file=sys.stderr)
+        return 1
+    print(f"joold: instance '{mod['instance']}', group {net['multicast address']} "
+          f"port {net['multicast port']}: configuration valid; session synchronization is "
+          f"not part of this release yet", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
