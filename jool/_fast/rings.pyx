@@ -203,7 +203,9 @@ cdef class RxRing:
         cdef cnp.uint8_t[::1] view
         self.ifname = ifname
         self.stats = RxStats()
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        # Protocol 0: the socket receives nothing until bind(), by which time the
+        # filter is attached; no unfiltered frame is ever queued.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
             if bpf is not None:
                 bpf(sock)           # filter before bind: no unfiltered frame gets queued
@@ -217,7 +219,7 @@ cdef class RxRing:
             sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
             self._mm = _mmap.mmap(sock.fileno(), block_size * block_nr, _mmap.MAP_SHARED,
                                   _mmap.PROT_READ | _mmap.PROT_WRITE)
-            sock.bind((ifname, ETH_P_ALL))
+            sock.bind((ifname, ETH_P_ALL))         # Python swaps it to network order
             if fanout_group is not None:
                 # One flow always reaches the same worker; the kernel reassembles
                 # IPv4 fragments first so the pieces of a datagram stay together.

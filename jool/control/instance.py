@@ -92,6 +92,19 @@ class Instance:
         self.interfaces = list(interfaces)
         if not self.interfaces:
             return
+        # Super-frames (GRO/LRO, and TSO/GSO of local senders) are not forwardable
+        # as they are: turn them off on the attached interfaces and say so.
+        from jool.control import kernel
+        import logging
+        for ifname in self.interfaces:
+            try:
+                changed = kernel.disable_offloads(ifname)
+                if changed:
+                    logging.getLogger("jool.control").info(
+                        "%s: turned off %s on %s", self.name, ", ".join(changed), ifname)
+            except Exception as exc:
+                logging.getLogger("jool.control").warning(
+                    "%s: offloads of %s left as they are: %s", self.name, ifname, exc)
         self._claim()
         self.workers = WorkerPool(self.config.name, self.counters.name, self.interfaces)
         self.workers.start()
