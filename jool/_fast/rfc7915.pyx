@@ -204,6 +204,71 @@ cdef void patch_echo(const uint8_t* p, uint32_t cap, const IPInfo* info,
     pt.csum = update(old_check, old_words, new_words)
 
 
+
+# ---------------------------------------------------------------- super-frames
+
+cdef enum:
+    TCP_FIN_PSH = 0x09
+    TCP_CWR = 0x80
+
+
+cdef int segment_tcp(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* info, bint to4,
+                     const uint8_t* src, const uint8_t* dst, uint16_t new_port,
+                     uint8_t tos_or_tc, uint8_t ttl, uint32_t mtu, Out* o) noexcept nogil:
+    """A TCP frame longer than its link's MTU is a GSO/GRO aggregate the kernel
+    never cut up (DESIGN.md: veth hands them over whole). Translated as one, it
+    would exceed the other side's MTU: emit it as MTU-sized segments instead, as
+    TSO would have, each with a full checksum. The headers are translated once."""
+    cdef uint32_t thl = (rd8(p, cap, info.l4 + 12) >> 4) * 4
+    cdef uint32_t iphl = 20 if to4 else 40
+    cdef uint32_t payload = info.end - info.l4 - thl
+    cdef uint32_t mss, nseg, need, pos, n, total, wcap, seq0
+    cdef uint8_t flags0, flags
+    cdef uint8_t* w
+    cdef uint16_t csum
+    if thl < 20 or mtu <= iphl + thl + 8:
+        return drop(JSTAT_PKT_TOO_BIG)
+    mss = mtu - iphl - thl
+    nseg = (payload + mss - 1) // mss
+    need = payload + nseg * (iphl + thl)
+    if o.n + nseg > o.max_n or need > o.cap - o.used:
+        return no_space()
+    seq0 = rd32(p, cap, info.l4 + 4)
+    flags0 = rd8(p, cap, info.l4 + 13)
+    pos = 0
+    while pos < payload:
+        n = payload - pos if payload - pos < mss else mss
+        total = iphl + thl + n
+        w = o.buf + o.used
+        wcap = o.cap - o.used
+        if to4:
+            put_ipv4(w, wcap, total, tos_or_tc, <uint16_t>ctx.next_ip_id,
+                     0x4000 if total > DF_THRESHOLD else 0, ttl, PROTO_TCP, src, dst)
+            ctx.next_ip_id += 1
+        else:
+            put_ipv6(w, wcap, tos_or_tc, thl + n, PROTO_TCP, ttl, src, dst)
+        copy(w, wcap, iphl, p, cap, info.l4, thl)
+        copy(w, wcap, iphl + thl, p, cap, info.l4 + thl + pos, n)
+        if to4:
+            wr16(w, wcap, iphl, new_port)               # the source port (6->4)
+        else:
+            wr16(w, wcap, iphl + 2, new_port)           # the destination port (4->6)
+        wr32(w, wcap, iphl + 4, seq0 + pos)
+        flags = flags0
+        if pos + n < payload:
+            flags &= ~TCP_FIN_PSH
+        if pos > 0:
+            flags &= ~TCP_CWR
+        wr8(w, wcap, iphl + 13, flags)
+        wr16(w, wcap, iphl + 16, 0)
+        csum = add(sum_bytes(w, wcap, iphl, thl + n),
+                   add(add(addr_sum(src, 4 if to4 else 16), addr_sum(dst, 4 if to4 else 16)),
+                       pseudo_rest(thl + n, PROTO_TCP)))
+        wr16(w, wcap, iphl + 16, finish(csum))
+        commit(o, total, OUT_IPV4 if to4 else OUT_IPV6)
+        pos += n
+    return 0
+
 # ---------------------------------------------------------------- 6 -> 4
 
 cdef int translate_6to4(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* in6,
@@ -223,6 +288,12 @@ cdef int translate_6to4(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* 
     if in6.ttl <= 1:
         rc = emit_icmp6_error(ctx, p, cap, in6, ICMP6_TIME_EXCEEDED, 0, 0, o)
         return rc if rc else drop_icmp(JSTAT64_TTL)
+    if in6.proto == PROTO_TCP and not in6.fragmented and in6.total > cfg.mtu6_in \
+            and total > cfg.mtu4_out:
+        load(dst6, 16, p, cap, in6.start + 24)
+        rfc6052_extract(&cfg.pool6, dst6, dst4)
+        return segment_tcp(ctx, p, cap, in6, True, m.addr, dst4, m.port,
+                           tos_6to4(cfg, in6.tos), in6.ttl - 1, cfg.mtu4_out, o)
     if total > cfg.mtu4_out:
         if not in6.first:
             return drop(JSTAT_PKT_TOO_BIG)
@@ -295,6 +366,14 @@ cdef int translate_4to6(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* 
     if in4.ttl <= 1 and not ctx.hairpin:
         rc = emit_icmp4_error(ctx, p, cap, in4, ICMP4_TIME_EXCEEDED, 0, 0, o)
         return rc if rc else drop_icmp(JSTAT46_TTL)
+    # DF: a TSO aggregate carries it; a DF=0 packet over the link MTU is one the
+    # kernel reassembled, and is fragmented again below (spec §11).
+    if in4.proto == PROTO_TCP and in4.df and not in4.fragmented and in4.total > cfg.mtu4_in \
+            and total > cfg.mtu6_out:
+        load(src4, 4, p, cap, in4.start + 12)
+        rfc6052_embed(&cfg.pool6, src4, src6)
+        return segment_tcp(ctx, p, cap, in4, False, src6, m.addr, m.port,
+                           tclass_4to6(cfg, in4.tos), ttl, cfg.mtu6_out, o)
     if in4.df:
         if total > cfg.mtu6_out:
             if not in4.first:

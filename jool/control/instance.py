@@ -147,7 +147,10 @@ class Instance:
         kernel's claim rules to match."""
         if getattr(self, "claimed", False):
             self._claim()
-        return self.config.publish(self.document())
+        generation = self.config.publish(self.document())
+        if self.workers is not None:
+            self.workers.wait_generation(self.counters, generation)
+        return generation
 
     @classmethod
     def create(cls, name, framework, pool6, netns, force=False, capacity=DEFAULT_CAPACITY):

@@ -87,3 +87,18 @@ class WorkerPool:
                     proc.kill()
                     proc.join(1.0)
         self.procs = [None] * self.count
+
+    def wait_generation(self, counters, generation, timeout=2.0):
+        """Returns once every live worker applies `generation` (its acknowledgement
+        in slot 0 of its counter row), so that a `jool` command's change is in
+        effect when the command returns; False after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pending = [i for i, p in enumerate(self.procs)
+                       if p is not None and p.is_alive() and counters.row(i + 1)[0] < generation]
+            if not pending:
+                return True
+            time.sleep(0.005)
+        log.warning("workers %s did not apply configuration generation %d in %.1f s",
+                    pending, generation, timeout)
+        return False

@@ -16,7 +16,7 @@ import time
 log = logging.getLogger("jool.worker")
 
 MTU_REFRESH = 1.0           # seconds between reads of the interfaces' MTUs
-POLL_MS = 100
+POLL_MS = 20               # also how soon a new configuration is picked up
 
 
 def interface_mtu(ifname):
@@ -63,6 +63,7 @@ class Worker:
         self.counter_block = CounterBlock.attach(counters_name)
         self.own4, self.own6 = local_addresses()
         self.translator = self._build(doc, build_translator)
+        self._acknowledge()
         self.tx = TxSockets()
         self.bpf = doc.get("bpf")
         # A fanout group belongs to one device: interface k of every worker joins
@@ -83,6 +84,11 @@ class Worker:
             overrides["own6"] = self.own6
         return build_translator(doc, self.tables, **overrides)
 
+    def _acknowledge(self):
+        """Slot 0 of the worker's counter row (no counter has ID 0) tells the control
+        process which configuration generation this worker applies."""
+        self.counter_block.row(self.index + 1)[0] = self.generation
+
     def _attach_bpf(self, sock):
         """Only what the instance owns reaches the ring (jool/dataplane/bpf.py)."""
         if self.bpf:
@@ -100,6 +106,7 @@ class Worker:
                 self.bpf = doc.get("bpf")
                 for ring in self.rings:
                     self._attach_bpf(ring.sock)
+            self._acknowledge()
             log.info("worker %d: configuration generation %d", self.index, self.generation)
         if now - self._mtu_at >= MTU_REFRESH:
             self._mtu_at = now
