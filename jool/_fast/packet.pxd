@@ -158,3 +158,4 @@ cdef struct Ctx:
     uint32_t mark               # the packet's mark (6->4 selects the pool4 set)
     bint hairpin                # second pass of a hairpinned packet: TTL kept (spec §13)
     uint64_t hint               # the session-index hash the batch prefetch computed, 0 = none
+    bint reassembled            # the packet was put together from IPv6 fragments

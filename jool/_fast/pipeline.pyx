@@ -57,7 +57,9 @@ DEFAULT_MTU_PLATEAUS = (65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 
 POOL6_LENGTHS = (32, 40, 48, 56, 64, 96)
 cdef enum:
     PARTIAL_CSUM = 1
+    REASSEMBLED = 2
 FLAG_PARTIAL_CSUM = PARTIAL_CSUM
+FLAG_REASSEMBLED = REASSEMBLED
 
 
 class Verdict(IntEnum):
@@ -305,6 +307,7 @@ cdef uint32_t run_batch(Ctx* ctx, const uint8_t* inbuf, uint32_t incap,
         memcpy(given.addr, map_addr + 16 * <uint64_t>i, 16)
         given.port = map_port[i]
         ctx.mark = marks[i]
+        ctx.reassembled = (in_flags[i] & REASSEMBLED) != 0
         if version == 6:
             if not cfg.enabled:
                 rc = pass_up(JSTAT_XLATOR_DISABLED)
@@ -402,7 +405,7 @@ cdef class Batch:
         self.out_count = 0
 
     def add(self, packet, map_addr=None, int map_port=0, bint partial_csum=False,
-            uint32_t mark=0):
+            uint32_t mark=0, bint reassembled=False):
         """Appends one packet (a convenience for tests and tools)."""
         cdef bytes data = bytes(packet)
         cdef uint32_t n = len(data)
@@ -411,7 +414,8 @@ cdef class Batch:
         self.input[self.fill:self.fill + n] = np.frombuffer(data, dtype=np.uint8)
         self.in_offset[self.count] = self.fill
         self.in_length[self.count] = n
-        self.in_flags[self.count] = PARTIAL_CSUM if partial_csum else 0
+        self.in_flags[self.count] = (PARTIAL_CSUM if partial_csum else 0) \
+            | (REASSEMBLED if reassembled else 0)
         self.map_addr[self.count] = np.frombuffer(_mapping_bytes(map_addr), dtype=np.uint8)
         self.map_port[self.count] = map_port
         self.in_mark[self.count] = mark
@@ -901,11 +905,12 @@ cdef class Translator:
         return done
 
     def translate(self, packet, map_addr=None, int map_port=0, bint partial_csum=False,
-                  uint32_t now_ms=0, uint32_t mark=0):
-        """One packet: (Verdict, reason counter ID, [(OutKind, bytes), ...])."""
+                  uint32_t now_ms=0, uint32_t mark=0, bint reassembled=False):
+        """One packet: (Verdict, reason counter ID, [(OutKind, bytes), ...]).
+        reassembled: the packet was put together from IPv6 fragments."""
         cdef Batch b = self._single
         b.clear()
-        b.add(packet, map_addr, map_port, partial_csum, mark)
+        b.add(packet, map_addr, map_port, partial_csum, mark, reassembled)
         self.run(b, now_ms)
         return Verdict(int(b.verdict[0])), int(b.reason[0]), b.outputs_of(0)
 

@@ -294,6 +294,10 @@ cdef int translate_6to4(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* 
         rfc6052_extract(&cfg.pool6, dst6, dst4)
         return segment_tcp(ctx, p, cap, in6, True, m.addr, dst4, m.port,
                            tos_6to4(cfg, in6.tos), in6.ttl - 1, cfg.mtu4_out, o)
+    if ctx.reassembled and total > cfg.mtu4_out:
+        # It came as IPv6 fragments, so its translation has DF=0 (RFC 7915 §5.1):
+        # fragment it for the IPv4 next hop as the kernel would have for Jool.
+        return fragment_6to4(ctx, p, cap, in6, m, partial, o)
     if total > cfg.mtu4_out:
         if not in6.first:
             return drop(JSTAT_PKT_TOO_BIG)
@@ -340,6 +344,61 @@ cdef inline uint16_t pseudo6(const uint8_t* src, const uint8_t* dst, uint32_t le
                              uint8_t nh) noexcept nogil:
     return add(add(addr_sum(src, 16), addr_sum(dst, 16)), pseudo_rest(length, nh))
 
+
+
+cdef int fragment_6to4(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* in6,
+                       const Mapping* m, bint partial, Out* o) noexcept nogil:
+    """A reassembled IPv6 datagram translated into IPv4 fragments (DF=0, one ID)."""
+    cdef const XlatConfig* cfg = ctx.cfg
+    cdef uint8_t src6[16]
+    cdef uint8_t dst6[16]
+    cdef uint8_t dst4[4]
+    cdef uint32_t l4len = in6.end - in6.l4
+    cdef uint32_t chunk = ((cfg.mtu4_out - 20) // 8) * 8
+    cdef uint32_t nfrag, need, pos, n, wcap
+    cdef uint16_t ident = <uint16_t>ctx.next_ip_id
+    cdef uint8_t t4 = 0, c4 = 0
+    cdef uint8_t* w
+    cdef int rc
+    cdef L4Patch pt
+    if in6.ttl <= 1:
+        rc = emit_icmp6_error(ctx, p, cap, in6, ICMP6_TIME_EXCEEDED, 0, 0, o)
+        return rc if rc else drop_icmp(JSTAT64_TTL)
+    if chunk < 8:
+        return drop(JSTAT_PKT_TOO_BIG)
+    load(src6, 16, p, cap, in6.start + 8)
+    load(dst6, 16, p, cap, in6.start + 24)
+    rfc6052_extract(&cfg.pool6, dst6, dst4)
+    if in6.proto == PROTO_ICMPV6:
+        rc = map_icmp6_to_4(in6.icmp_type, in6.icmp_code, &t4, &c4)
+        if rc:
+            return rc
+        patch_echo(p, cap, in6, pseudo6(src6, dst6, l4len, PROTO_ICMPV6), 0, t4, m.port, &pt)
+    else:
+        rc = patch_tcp_udp(p, cap, in6, False, add(addr_sum(src6, 16), addr_sum(dst6, 16)),
+                           add(addr_sum(m.addr, 4), addr_sum(dst4, 4)), True, m.port,
+                           partial, JSTAT_HDR6, &pt)
+        if rc:
+            return rc
+    nfrag = (l4len + chunk - 1) // chunk
+    need = l4len + 20 * nfrag
+    if o.n + nfrag > o.max_n or need > o.cap - o.used:
+        return no_space()
+    pos = 0
+    while pos < l4len:
+        n = l4len - pos if l4len - pos < chunk else chunk
+        w = o.buf + o.used
+        wcap = o.cap - o.used
+        put_ipv4(w, wcap, 20 + n, tos_6to4(cfg, in6.tos), ident,
+                 (0x2000 if pos + n < l4len else 0) | ((pos >> 3) & 0x1fff),
+                 in6.ttl - 1, proto_6to4(in6.proto), m.addr, dst4)
+        copy(w, wcap, 20, p, cap, in6.l4 + pos, n)
+        if pos == 0:
+            apply_patch(w, wcap, 20, n, &pt)
+        commit(o, 20 + n, OUT_IPV4)
+        pos += n
+    ctx.next_ip_id += 1
+    return 0
 
 # ---------------------------------------------------------------- 4 -> 6
 

@@ -25,6 +25,7 @@ from libc.string cimport memset, memcpy
 from jool._fast.packet cimport Out, Ctx, V_TRANSLATED, V_DROP_ICMP
 from jool._fast.pipeline cimport Translator, run_batch
 from jool._fast.atomics cimport jool_fence_acquire, jool_fence_release
+from jool._fast.defrag cimport Reassembler
 
 cnp.import_array()
 
@@ -248,7 +249,8 @@ cdef class RxRing:
             self._mm = None
         self.sock.close()
 
-    def drain(self, Translator t, uint32_t now_ms, TxSockets tx, uint32_t max_blocks=64):
+    def drain(self, Translator t, uint32_t now_ms, TxSockets tx, Reassembler reasm=None,
+              uint32_t max_blocks=64):
         """Translates and sends every frame of the blocks ready now; returns the
         number of frames. One call per wakeup: no Python per packet."""
         cdef uint32_t offs[CHUNK]
@@ -272,6 +274,11 @@ cdef class RxRing:
         cdef Ctx* ctx = &t.ctx
         cdef uint64_t errors = 0, sent = 0, truncated = 0, nospace = 0
         cdef uint64_t vcount[4]
+        cdef const uint8_t* whole
+        cdef uint32_t whole_len, zero = 0
+        cdef uint8_t no_flags = 2          # REASSEMBLED (pipeline.pyx)
+        cdef int got
+        cdef bint defrag = reasm is not None
         memset(marks, 0, sizeof(marks))
         memset(maps, 0, sizeof(maps))
         memset(ports, 0, sizeof(ports))
@@ -303,10 +310,25 @@ cdef class RxRing:
                         if hdr.tp_status & TP_STATUS_COPY or hdr.tp_snaplen < hdr.tp_len:
                             truncated += 1          # cut at the frame size: never forwarded
                         elif hdr.tp_snaplen > <uint32_t>(hdr.tp_net - hdr.tp_mac):
-                            offs[count] = off + hdr.tp_net
-                            lens[count] = hdr.tp_snaplen - (hdr.tp_net - hdr.tp_mac)
-                            flags[count] = PARTIAL_CSUM if hdr.tp_status & TP_STATUS_CSUMNOTREADY else 0
-                            count += 1
+                            got = -1
+                            if defrag:
+                                got = reasm.add(block + off + hdr.tp_net,
+                                                hdr.tp_snaplen - (hdr.tp_net - hdr.tp_mac),
+                                                now_ms, &whole, &whole_len)
+                            if got == 1:
+                                # A datagram is whole: translate and send it now.
+                                o.n = 0
+                                o.used = 0
+                                run_batch(ctx, whole, whole_len, &zero, &whole_len, &no_flags,
+                                          maps, ports, marks, 1, verdicts, reasons, &o)
+                                if verdicts[0] < 4:
+                                    vcount[verdicts[0]] += 1
+                                sent += transmit(tx.fd4, tx.fd6, &o, &errors)
+                            elif got == -1:
+                                offs[count] = off + hdr.tp_net
+                                lens[count] = hdr.tp_snaplen - (hdr.tp_net - hdr.tp_mac)
+                                flags[count] = PARTIAL_CSUM if hdr.tp_status & TP_STATUS_CSUMNOTREADY else 0
+                                count += 1
                         off += hdr.tp_next_offset
                         p += 1
                     i = 0

@@ -50,6 +50,7 @@ def local_addresses():
 
 class Worker:
     def __init__(self, config_name, counters_name, index, interfaces, fanout_group):
+        from jool._fast.defrag import Reassembler
         from jool._fast.rings import RxRing, TxSockets
         from jool._fast.tables import Tables
         from jool.control.configblock import ConfigBlock, build_translator
@@ -65,6 +66,7 @@ class Worker:
         self.translator = self._build(doc, build_translator)
         self._acknowledge()
         self.tx = TxSockets()
+        self.reassembler = Reassembler()
         self.bpf = doc.get("bpf")
         # A fanout group belongs to one device: interface k of every worker joins
         # group fanout_group + k.
@@ -120,7 +122,7 @@ class Worker:
         parent = os.getppid()
         while self.running:
             for ring in wait(self.rings, POLL_MS):
-                ring.drain(self.translator, now_ms(), self.tx)
+                ring.drain(self.translator, now_ms(), self.tx, self.reassembler)
             self.refresh()
             if os.getppid() != parent:          # the control process is gone
                 break
