@@ -36,7 +36,7 @@ from jool._fast.nat64 cimport (filtering_and_updating_6, filtering_and_updating_
 from jool._fast.tables cimport *
 from jool._fast.tables import PROTO_NAMES, PROTO_NUMBERS, TCP_STATE_NAMES
 from jool._fast.rfc6052 cimport rfc6052_embed
-from jool.config.pool4 import Pool4
+from jool.config.pool4 import Pool4, fuse_ranges
 from jool._fast.atomics cimport jool_load64, jool_store64
 from jool._fast import parse as _parse_module, rfc7915 as _rfc7915_module
 from jool._fast.stats import COUNTER_NAMES, COUNTER_IDS
@@ -600,7 +600,7 @@ cdef class Translator:
                         merged.setdefault(addr, []).extend(rs)
             member_first.append(len(members))
             for addr in sorted(merged):
-                for lo, hi in _fuse_ranges(merged[addr]):
+                for lo, hi in fuse_ranges(merged[addr]):
                     members.append((addr, lo, hi, 0))
         self._sets = np.zeros(max(len(sets), 1) * sizeof(Pool4Set), dtype=np.uint8)
         self._ranges = _pack_ranges(ranges)
@@ -959,16 +959,6 @@ cdef class Translator:
             tail += 1
         jool_store64(&t.h.ev_tail, tail)
         return out
-
-
-def _fuse_ranges(ranges):
-    out = []
-    for lo, hi in sorted(ranges):
-        if out and lo <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(hi, out[-1][1]))
-        else:
-            out.append((lo, hi))
-    return out
 
 
 def _pack_ranges(rows):

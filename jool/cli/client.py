@@ -14,10 +14,11 @@ import json
 import os
 import shlex
 import socket
-import struct
 import subprocess
 import sys
 import time
+
+from jool.control.protocol import recv_message, send_message
 
 DEFAULT_SOCKET = "jool-userspace/control"
 DEFAULT_REGISTRY = "/run/jool-userspace/instances"
@@ -42,17 +43,6 @@ def registry_dir():
     return os.environ.get("JOOL_REGISTRY_DIR") or DEFAULT_REGISTRY
 
 
-def _recv_exact(sock, count):
-    chunks = []
-    while count:
-        chunk = sock.recv(min(count, 1 << 20))
-        if not chunk:
-            raise Unreachable("the control process closed the connection")
-        chunks.append(chunk)
-        count -= len(chunk)
-    return b"".join(chunks)
-
-
 def exchange(request, timeout=REQUEST_TIMEOUT):
     """Send one request, return the decoded response object."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -65,11 +55,9 @@ def exchange(request, timeout=REQUEST_TIMEOUT):
         except OSError as exc:
             raise Unreachable(exc.strerror or str(exc)) from None
         try:
-            data = json.dumps(request, separators=(",", ":")).encode()
-            sock.sendall(struct.pack("!I", len(data)) + data)
-            (length,) = struct.unpack("!I", _recv_exact(sock, 4))
-            answer = json.loads(_recv_exact(sock, length))
-        except (OSError, ValueError) as exc:
+            send_message(sock, request)
+            answer = recv_message(sock)
+        except (OSError, ValueError, ConnectionError) as exc:
             raise Unreachable(getattr(exc, "strerror", None) or str(exc)) from None
         if not isinstance(answer, dict) or not isinstance(answer.get("status"), int):
             raise Unreachable("malformed response")

@@ -27,7 +27,7 @@ def auto_max_iterations(total):
     return min(max(total >> 7, 1024), 8192)
 
 
-def _fuse(ranges):
+def fuse_ranges(ranges):
     """Sorted union of (min, max) ranges; touching ranges merge (1-5 + 6-9 = 1-9)."""
     out = []
     for lo, hi in sorted(ranges):
@@ -131,7 +131,7 @@ class Pool4:
         if ports is None:
             return
         for addr in addresses:
-            pset.ranges[addr] = _fuse(pset.ranges.get(addr, []) + [ports])
+            pset.ranges[addr] = fuse_ranges(pset.ranges.get(addr, []) + [ports])
 
     def remove(self, proto, prefix, port_min=0, port_max=65535, mark=0):
         """Subtracts the range from every address of the prefix in the mark's set.

@@ -14,13 +14,12 @@ pays one 8-byte read per batch.
 """
 
 import json
-import mmap
-import os
 import struct
+
+from jool.control import shm
 
 HEADER = struct.Struct("<QI")
 DEFAULT_SIZE = 4 * 1024 * 1024
-SHM_DIR = "/dev/shm"
 
 
 class ConfigBlock:
@@ -31,23 +30,11 @@ class ConfigBlock:
 
     @classmethod
     def create(cls, name, size=DEFAULT_SIZE):
-        fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.ftruncate(fd, size)
-            mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        finally:
-            os.close(fd)
-        return cls(name, mm, True)
+        return cls(name, shm.create(name, size), True)
 
     @classmethod
     def attach(cls, name):
-        fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR)
-        try:
-            mm = mmap.mmap(fd, os.fstat(fd).st_size, mmap.MAP_SHARED,
-                           mmap.PROT_READ | mmap.PROT_WRITE)
-        finally:
-            os.close(fd)
-        return cls(name, mm, False)
+        return cls(name, shm.attach(name), False)
 
     @property
     def generation(self):
@@ -86,10 +73,7 @@ class ConfigBlock:
             self._mm = None
 
     def unlink(self):
-        try:
-            os.unlink(os.path.join(SHM_DIR, self.name))
-        except FileNotFoundError:
-            pass
+        shm.unlink(self.name)
 
 
 def build_translator(document, tables, **overrides):

@@ -2,17 +2,16 @@
 process (row 0 the control process, row i+1 worker i), so that each process
 counts without touching another's cache lines and `jool stats display` sums them."""
 
-import mmap
-import os
 
 import numpy as np
+
+from jool.control import shm
 
 from jool._fast.stats import COUNTER_NAMES
 
 SLOTS = 70                  # counter IDs 1-69 (spec/stats.md), slot 0 unused
 ROWS = 65                   # the control process and up to 64 workers
 GAUGES = ("JSTAT_BIB_ENTRIES", "JSTAT_SESSIONS")
-SHM_DIR = "/dev/shm"
 
 
 class CounterBlock:
@@ -25,23 +24,11 @@ class CounterBlock:
     @classmethod
     def create(cls, name):
         size = ROWS * SLOTS * 8
-        fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.ftruncate(fd, size)
-            mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        finally:
-            os.close(fd)
-        return cls(name, mm, True)
+        return cls(name, shm.create(name, size), True)
 
     @classmethod
     def attach(cls, name):
-        fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR)
-        try:
-            mm = mmap.mmap(fd, ROWS * SLOTS * 8, mmap.MAP_SHARED,
-                           mmap.PROT_READ | mmap.PROT_WRITE)
-        finally:
-            os.close(fd)
-        return cls(name, mm, False)
+        return cls(name, shm.attach(name), False)
 
     def row(self, i):
         return self.array[i]
@@ -66,7 +53,4 @@ class CounterBlock:
             self._mm = None
 
     def unlink(self):
-        try:
-            os.unlink(os.path.join(SHM_DIR, self.name))
-        except FileNotFoundError:
-            pass
+        shm.unlink(self.name)

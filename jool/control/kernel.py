@@ -35,6 +35,8 @@ import re
 import shutil
 import subprocess
 
+from jool.config.pool4 import fuse_ranges  # noqa: F401 (re-exported for bpf.py)
+
 NFT_TIMEOUT = 30
 EMPTY_POOL4_PORTS = (61001, 65535)
 ICMP4_ERROR_TYPES = ("destination-unreachable", "source-quench", "redirect",
@@ -69,16 +71,7 @@ def _check_ifname(name):
 
 
 # ------------------------------------------------------------------ pool folding
-def fuse_ranges(ranges):
-    out = []
-    for lo, hi in sorted(ranges):
-        if out and lo <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(hi, out[-1][1]))
-        else:
-            out.append((lo, hi))
-    return out
-
-
+# fuse_ranges (jool.config.pool4): ranges that overlap or touch become one.
 def _address_runs(addresses):
     """Sorted integer addresses -> [(first, last)] runs of consecutive addresses."""
     return fuse_ranges((a, a) for a in addresses)
