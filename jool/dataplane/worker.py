@@ -25,10 +25,25 @@ def interface_mtu(ifname):
 
 
 def family_mtus(interfaces):
-    """The smallest MTU among the interfaces: a conservative next-hop MTU for both
-    families until routes are mirrored per destination."""
-    mtus = [interface_mtu(i) for i in interfaces]
-    return min(mtus) if mtus else 1500
+    """(IPv4 MTU, IPv6 MTU): the smallest MTU among the interfaces that carry a
+    global address of that family. Until routes are mirrored per destination, the
+    next hop of a family is taken to be behind one of those interfaces."""
+    from pyroute2 import IPRoute
+    names = {}
+    families = {2: set(), 10: set()}
+    with IPRoute() as ipr:
+        for link in ipr.get_links():
+            names[link["index"]] = link.get_attr("IFLA_IFNAME")
+        for msg in ipr.get_addr():
+            if msg.get("scope", 0) == 0 and msg["family"] in families:
+                families[msg["family"]].add(names.get(msg["index"]))
+    wanted = set(interfaces)
+    every = [interface_mtu(i) for i in interfaces] or [1500]
+    result = []
+    for family in (2, 10):
+        mtus = [interface_mtu(i) for i in families[family] & wanted]
+        result.append(min(mtus) if mtus else min(every))
+    return tuple(result)
 
 
 def local_addresses():
@@ -78,8 +93,9 @@ class Worker:
 
     def _build(self, doc, build_translator):
         overrides = {"counters": self.counter_block.row(self.index + 1)}
-        mtu = family_mtus(self.interfaces)
-        overrides.update(mtu4_out=mtu, mtu6_out=mtu, mtu4_in=mtu, mtu6_in=mtu)
+        self.mtus = family_mtus(self.interfaces)
+        mtu4, mtu6 = self.mtus
+        overrides.update(mtu4_out=mtu4, mtu6_out=mtu6, mtu4_in=mtu4, mtu6_in=mtu6)
         if self.own4:
             overrides["own4"] = self.own4
         if self.own6:
@@ -112,9 +128,11 @@ class Worker:
             log.info("worker %d: configuration generation %d", self.index, self.generation)
         if now - self._mtu_at >= MTU_REFRESH:
             self._mtu_at = now
-            mtu = family_mtus(self.interfaces)
-            if mtu != self.translator.options["mtu4_out"]:
-                self.translator.update(mtu4_out=mtu, mtu6_out=mtu, mtu4_in=mtu, mtu6_in=mtu)
+            mtus = family_mtus(self.interfaces)
+            if mtus != self.mtus:
+                self.mtus = mtus
+                self.translator.update(mtu4_out=mtus[0], mtu6_out=mtus[1],
+                                       mtu4_in=mtus[0], mtu6_in=mtus[1])
 
     def run(self):
         from jool._fast.rings import wait

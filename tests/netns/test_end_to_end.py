@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TRANSFER_BYTES = 5 * 1024 * 1024        # the issue asks 50 MB eventually
+TRANSFER_BYTES = 50 * 1024 * 1024       # each way; about a second at the speeds seen
 TRANSFER_TIMEOUT = 20 + TRANSFER_BYTES / (2 * 1024 * 1024)    # seconds, >= 2 MB/s
 N6, N4, OWN4 = "2001:db8::5", "192.0.2.5", "192.0.2.2"
 N4_VIA_POOL6 = "64:ff9b::c000:205"      # 64:ff9b::192.0.2.5
