@@ -205,6 +205,23 @@ cdef void patch_echo(const uint8_t* p, uint32_t cap, const IPInfo* info,
 
 
 
+
+cdef int patch_6to4(const uint8_t* p, uint32_t cap, const IPInfo* in6, const Mapping* m,
+                    const uint8_t* src6, const uint8_t* dst6, const uint8_t* dst4,
+                    uint32_t l4len, bint partial, L4Patch* pt) noexcept nogil:
+    """The transport header's new port/identifier, type and checksum, 6->4."""
+    cdef uint8_t t4 = 0, c4 = 0
+    cdef int rc
+    if in6.proto == PROTO_ICMPV6:
+        rc = map_icmp6_to_4(in6.icmp_type, in6.icmp_code, &t4, &c4)
+        if rc:
+            return rc
+        patch_echo(p, cap, in6, pseudo6(src6, dst6, l4len, PROTO_ICMPV6), 0, t4, m.port, pt)
+        return 0
+    return patch_tcp_udp(p, cap, in6, False, add(addr_sum(src6, 16), addr_sum(dst6, 16)),
+                         add(addr_sum(m.addr, 4), addr_sum(dst4, 4)), True, m.port,
+                         partial, JSTAT_HDR6, pt)
+
 # ---------------------------------------------------------------- super-frames
 
 cdef enum:
@@ -282,7 +299,6 @@ cdef int translate_6to4(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* 
     cdef uint32_t total = 20 + l4len
     cdef uint32_t wcap, mtu
     cdef uint8_t* w
-    cdef uint8_t t4 = 0, c4 = 0
     cdef int rc
     cdef L4Patch pt
     if in6.ttl <= 1:
@@ -312,18 +328,9 @@ cdef int translate_6to4(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* 
     pt.has_csum = False
     pt.port_at = 0xffff
     if in6.first:
-        if in6.proto == PROTO_ICMPV6:
-            rc = map_icmp6_to_4(in6.icmp_type, in6.icmp_code, &t4, &c4)
-            if rc:
-                return rc
-            patch_echo(p, cap, in6, pseudo6(src6, dst6, l4len, PROTO_ICMPV6), 0, t4, m.port, &pt)
-        else:
-            rc = patch_tcp_udp(p, cap, in6, False,
-                               add(addr_sum(src6, 16), addr_sum(dst6, 16)),
-                               add(addr_sum(m.addr, 4), addr_sum(dst4, 4)),
-                               True, m.port, partial, JSTAT_HDR6, &pt)
-            if rc:
-                return rc
+        rc = patch_6to4(p, cap, in6, m, src6, dst6, dst4, l4len, partial, &pt)
+        if rc:
+            return rc
     w = reserve(o, total, 1)
     if w == NULL:
         return no_space()
@@ -357,7 +364,6 @@ cdef int fragment_6to4(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* i
     cdef uint32_t chunk = ((cfg.mtu4_out - 20) // 8) * 8
     cdef uint32_t nfrag, need, pos, n, wcap
     cdef uint16_t ident = <uint16_t>ctx.next_ip_id
-    cdef uint8_t t4 = 0, c4 = 0
     cdef uint8_t* w
     cdef int rc
     cdef L4Patch pt
@@ -369,17 +375,9 @@ cdef int fragment_6to4(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* i
     load(src6, 16, p, cap, in6.start + 8)
     load(dst6, 16, p, cap, in6.start + 24)
     rfc6052_extract(&cfg.pool6, dst6, dst4)
-    if in6.proto == PROTO_ICMPV6:
-        rc = map_icmp6_to_4(in6.icmp_type, in6.icmp_code, &t4, &c4)
-        if rc:
-            return rc
-        patch_echo(p, cap, in6, pseudo6(src6, dst6, l4len, PROTO_ICMPV6), 0, t4, m.port, &pt)
-    else:
-        rc = patch_tcp_udp(p, cap, in6, False, add(addr_sum(src6, 16), addr_sum(dst6, 16)),
-                           add(addr_sum(m.addr, 4), addr_sum(dst4, 4)), True, m.port,
-                           partial, JSTAT_HDR6, &pt)
-        if rc:
-            return rc
+    rc = patch_6to4(p, cap, in6, m, src6, dst6, dst4, l4len, partial, &pt)
+    if rc:
+        return rc
     nfrag = (l4len + chunk - 1) // chunk
     need = l4len + 20 * nfrag
     if o.n + nfrag > o.max_n or need > o.cap - o.used:
