@@ -10,7 +10,6 @@ control process ($JOOL_CONTROL_COMMAND, default `python -m jool.control --daemon
 and retry for up to 5 seconds.
 """
 
-import json
 import os
 import shlex
 import socket
@@ -18,10 +17,10 @@ import subprocess
 import sys
 import time
 
+from jool.control import registry
 from jool.control.protocol import recv_message, send_message
 
 DEFAULT_SOCKET = "jool-userspace/control"
-DEFAULT_REGISTRY = "/run/jool-userspace/instances"
 START_TIMEOUT = 5.0
 REQUEST_TIMEOUT = 60.0
 ESRCH = 3
@@ -39,8 +38,7 @@ def socket_name():
     return os.environ.get("JOOL_CONTROL_SOCKET") or DEFAULT_SOCKET
 
 
-def registry_dir():
-    return os.environ.get("JOOL_REGISTRY_DIR") or DEFAULT_REGISTRY
+registry_dir = registry.registry_dir
 
 
 def exchange(request, timeout=REQUEST_TIMEOUT):
@@ -132,37 +130,5 @@ def call(request, start=False):
         return offline_answer(request)
 
 
-def pid_alive(pid):
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def registry_entries():
-    """[(netns, name, framework)] of every live control process's instances."""
-    directory = registry_dir()
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return []
-    rows = []
-    for fname in names:
-        if not fname.endswith(".json"):
-            continue
-        try:
-            with open(os.path.join(directory, fname)) as f:
-                data = json.load(f)
-            if not pid_alive(int(data.get("pid", 0))):
-                continue
-            netns = int(data["netns"])
-            for inst in data.get("instances", []):
-                rows.append((netns, str(inst["name"]), str(inst.get("framework", ""))))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return rows
+# `instance display` lists every namespace's instances from the registry.
+registry_entries = registry.entries

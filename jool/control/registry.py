@@ -8,7 +8,12 @@ the CLI lists the files whose process is alive.
 import json
 import os
 
-REGISTRY_DIR = os.environ.get("JOOL_REGISTRY_DIR", "/run/jool-userspace/instances")
+DEFAULT_REGISTRY_DIR = "/run/jool-userspace/instances"
+
+
+def registry_dir():
+    """Read at each call: tests and special set-ups point JOOL_REGISTRY_DIR elsewhere."""
+    return os.environ.get("JOOL_REGISTRY_DIR") or DEFAULT_REGISTRY_DIR
 
 
 def netns_id():
@@ -17,7 +22,7 @@ def netns_id():
 
 
 def _path(netns):
-    return os.path.join(REGISTRY_DIR, f"{netns}.json")
+    return os.path.join(registry_dir(), f"{netns}.json")
 
 
 def publish(netns, pid, instances):
@@ -29,14 +34,16 @@ def publish(netns, pid, instances):
         except FileNotFoundError:
             pass
         return
-    os.makedirs(REGISTRY_DIR, exist_ok=True)
+    os.makedirs(registry_dir(), exist_ok=True)
     tmp = f"{path}.{pid}.tmp"
     with open(tmp, "w") as f:
         json.dump({"pid": pid, "netns": netns, "instances": instances}, f)
     os.replace(tmp, path)               # readers never see half a file
 
 
-def _alive(pid):
+def pid_alive(pid):
+    if pid <= 0:
+        return False                # kill(0, 0) would answer for our own process group
     try:
         os.kill(pid, 0)
         return True
@@ -47,22 +54,25 @@ def _alive(pid):
 
 
 def entries():
-    """[(netns, name, framework)] of every live control process."""
-    rows = []
+    """[(netns, name, framework)] of every live control process's instances; files
+    that cannot be read or parsed are passed over."""
+    directory = registry_dir()
     try:
-        names = sorted(os.listdir(REGISTRY_DIR))
-    except FileNotFoundError:
-        return rows
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    rows = []
     for fname in names:
         if not fname.endswith(".json"):
             continue
         try:
-            with open(os.path.join(REGISTRY_DIR, fname)) as f:
+            with open(os.path.join(directory, fname)) as f:
                 data = json.load(f)
-        except (OSError, ValueError):
+            if not pid_alive(int(data.get("pid", 0))):
+                continue
+            netns = int(data["netns"])
+            for inst in data.get("instances", []):
+                rows.append((netns, str(inst["name"]), str(inst.get("framework", ""))))
+        except (OSError, ValueError, KeyError, TypeError):
             continue
-        if not _alive(int(data.get("pid", 0))):
-            continue
-        for inst in data.get("instances", []):
-            rows.append((int(data["netns"]), inst["name"], inst["framework"]))
     return rows
