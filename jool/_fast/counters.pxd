@@ -72,3 +72,20 @@ cdef enum:
     JSTAT_ICMPEXT_BIG = 68
     JSTAT_UNKNOWN = 69
     COUNTER_SLOTS = 70
+
+
+# Dataplane counters (ours, not Jool's): slots after the spec's, in the same
+# per-process rows of the shared counter block. Names in stats.py.
+cdef enum:
+    JDP_RX_FRAMES = 70          # frames read from the rings
+    JDP_RX_TRUNCATED = 71       # frames cut at the ring's frame size (never sent)
+    JDP_TX_CACHED = 72          # sent on a packet socket with a cached next hop
+    JDP_TX_KERNEL = 73          # sent through a raw socket (the kernel routes them)
+    JDP_TX_ERRORS = 74          # refused by the kernel at send time
+    JDP_NH_MISSES = 75          # destinations without a usable next hop, queued
+    JDP_NH_LEARNED = 76         # next hops resolved into the cache
+    JDP_NH_REFUSED = 77         # destinations left to the kernel (no neighbour...)
+    JDP_NO_SPACE = 78           # chunks cut short by a full output buffer
+    JDP_NFQ_RECEIVED = 79       # packets handed over by netfilter queues
+    JDP_NFQ_ACCEPTED = 80       # ...and given back to the kernel untranslated
+    JDP_SLOTS = 96

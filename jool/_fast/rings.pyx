@@ -1,15 +1,16 @@
-"""AF_PACKET TPACKET_V3 receive rings and raw-socket transmission.
+"""AF_PACKET TPACKET_V3 receive rings.
 
 A worker maps one RX ring per attached interface. `RxRing.drain()` enters Python
 once: with the GIL released it walks every block the kernel has handed over, gives
 the frames to the translator in place (the block is the batch's input buffer, no
-copy), sends what the translator produced with sendmmsg() and returns the blocks
+copy), sends what the translator produced (Egress.transmit) and returns the blocks
 to the kernel.
 
-Transmission goes through raw IP sockets (IP_HDRINCL / IPV6_HDRINCL): the kernel
-routes each packet and resolves its neighbour. The translated packets are complete
-IP packets with final checksums (a frame the sender left with a partial checksum,
-TP_STATUS_CSUMNOTREADY, is completed by the translator).
+What leaves goes through jool/_fast/egress.pyx (next-hop cache, packet socket,
+raw sockets behind it). The translated packets are complete IP packets with final
+checksums (a frame the sender left with a partial checksum, TP_STATUS_CSUMNOTREADY,
+is completed by the translator). Counts go to the worker's row of the shared
+counter block (counters.pxd JDP_*).
 """
 
 import mmap as _mmap
@@ -26,46 +27,10 @@ from jool._fast.packet cimport Out, Ctx, V_TRANSLATED, V_DROP_ICMP
 from jool._fast.pipeline cimport Translator, run_batch
 from jool._fast.atomics cimport jool_fence_acquire, jool_fence_release
 from jool._fast.defrag cimport Reassembler
+from jool._fast.egress cimport Egress
+from jool._fast.counters cimport JDP_RX_FRAMES, JDP_RX_TRUNCATED, JDP_NO_SPACE
 
 cnp.import_array()
-
-cdef extern from "<sys/socket.h>" nogil:
-    struct sockaddr:
-        pass
-    struct iovec:
-        void* iov_base
-        size_t iov_len
-    struct msghdr:
-        void* msg_name
-        unsigned int msg_namelen
-        iovec* msg_iov
-        size_t msg_iovlen
-        void* msg_control
-        size_t msg_controllen
-        int msg_flags
-    struct mmsghdr:
-        msghdr msg_hdr
-        unsigned int msg_len
-    int sendmmsg(int fd, mmsghdr* msgs, unsigned int vlen, int flags)
-    enum: MSG_DONTWAIT
-
-cdef extern from "<netinet/in.h>" nogil:
-    struct in_addr:
-        uint32_t s_addr
-    struct sockaddr_in:
-        unsigned short sin_family
-        unsigned short sin_port
-        in_addr sin_addr
-    struct in6_addr:
-        pass
-    struct sockaddr_in6:
-        unsigned short sin6_family
-        unsigned short sin6_port
-        uint32_t sin6_flowinfo
-        in6_addr sin6_addr
-        uint32_t sin6_scope_id
-    enum: AF_INET
-    enum: AF_INET6
 
 cdef extern from "<poll.h>" nogil:
     struct pollfd:
@@ -110,83 +75,10 @@ TPACKET_V3 = 2
 PACKET_FANOUT_HASH = 0
 PACKET_FANOUT_FLAG_DEFRAG = 0x8000
 ETH_P_ALL = 0x0003
-IPV6_HDRINCL = 36
 
 cdef enum:
     CHUNK = 256                 # frames handed to the translator per call
-    TX_BATCH = 64               # messages per sendmmsg() call
     PARTIAL_CSUM = 1
-
-
-cdef class RxStats:
-    cdef public uint64_t frames, blocks, truncated, sent, send_errors, no_space
-    cdef public uint64_t verdicts[4]
-
-
-cdef class TxSockets:
-    """The raw sockets a worker sends translated packets and ICMP errors with."""
-    cdef readonly object sock4, sock6
-    cdef int fd4, fd6
-
-    def __init__(self):
-        self.sock4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-        self.sock6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-        self.sock6.setsockopt(socket.IPPROTO_IPV6, IPV6_HDRINCL, 1)
-        for s in (self.sock4, self.sock6):
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-        self.fd4 = self.sock4.fileno()
-        self.fd6 = self.sock6.fileno()
-
-    def close(self):
-        self.sock4.close()
-        self.sock6.close()
-
-
-cdef uint32_t transmit(int fd4, int fd6, Out* o, uint64_t* errors) noexcept nogil:
-    """sendmmsg() every output record to its destination; returns packets sent."""
-    cdef mmsghdr msgs[TX_BATCH]
-    cdef iovec iovs[TX_BATCH]
-    cdef sockaddr_in dst4[TX_BATCH]
-    cdef sockaddr_in6 dst6[TX_BATCH]
-    cdef uint32_t i = 0, n, k, sent = 0
-    cdef int fd, rc, want
-    cdef uint8_t* pkt
-    while i < o.n:
-        # One sendmmsg() per run of outputs of the same family.
-        want = o.rec_kind[i] & 0xf
-        fd = fd4 if want == 4 else fd6
-        n = 0
-        while i < o.n and (o.rec_kind[i] & 0xf) == want and n < TX_BATCH:
-            pkt = o.buf + o.rec_off[i]
-            memset(&msgs[n], 0, sizeof(mmsghdr))
-            iovs[n].iov_base = pkt
-            iovs[n].iov_len = o.rec_len[i]
-            if want == 4:
-                memset(&dst4[n], 0, sizeof(sockaddr_in))
-                dst4[n].sin_family = AF_INET
-                memcpy(&dst4[n].sin_addr, pkt + 16, 4)
-                msgs[n].msg_hdr.msg_name = &dst4[n]
-                msgs[n].msg_hdr.msg_namelen = sizeof(sockaddr_in)
-            else:
-                memset(&dst6[n], 0, sizeof(sockaddr_in6))
-                dst6[n].sin6_family = AF_INET6
-                memcpy(&dst6[n].sin6_addr, pkt + 24, 16)
-                msgs[n].msg_hdr.msg_name = &dst6[n]
-                msgs[n].msg_hdr.msg_namelen = sizeof(sockaddr_in6)
-            msgs[n].msg_hdr.msg_iov = &iovs[n]
-            msgs[n].msg_hdr.msg_iovlen = 1
-            n += 1
-            i += 1
-        k = 0
-        while k < n:
-            rc = sendmmsg(fd, &msgs[k], n - k, 0)
-            if rc <= 0:
-                errors[0] += 1          # this one failed (no route, too big...): skip it
-                k += 1
-            else:
-                sent += rc
-                k += rc
-    return sent
 
 
 cdef class RxRing:
@@ -196,14 +88,12 @@ cdef class RxRing:
     cdef uint8_t* base
     cdef uint32_t block_size, block_nr, current
     cdef readonly int fd
-    cdef readonly RxStats stats
 
     def __init__(self, ifname, uint32_t block_size=1 << 18, uint32_t block_nr=32,
                  uint32_t frame_size=2048, fanout_group=None, bpf=None,
                  uint32_t retire_ms=1):
         cdef cnp.uint8_t[::1] view
         self.ifname = ifname
-        self.stats = RxStats()
         # Protocol 0: the socket receives nothing until bind(), by which time the
         # filter is attached; no unfiltered frame is ever queued.
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
@@ -249,7 +139,7 @@ cdef class RxRing:
             self._mm = None
         self.sock.close()
 
-    def drain(self, Translator t, uint32_t now_ms, TxSockets tx, Reassembler reasm=None,
+    def drain(self, Translator t, uint32_t now_ms, Egress tx, Reassembler reasm=None,
               uint32_t max_blocks=64):
         """Translates and sends every frame of the blocks ready now; returns the
         number of frames. One call per wakeup: no Python per packet."""
@@ -272,8 +162,7 @@ cdef class RxRing:
         cdef uint8_t* block
         cdef uint32_t npkts, p, off, frames = 0, blocks = 0, count, i, done
         cdef Ctx* ctx = &t.ctx
-        cdef uint64_t errors = 0, sent = 0, truncated = 0, nospace = 0
-        cdef uint64_t vcount[4]
+        cdef uint64_t truncated = 0, nospace = 0
         cdef const uint8_t* whole
         cdef uint32_t whole_len, zero = 0
         cdef uint8_t no_flags = 2          # REASSEMBLED (pipeline.pyx)
@@ -282,7 +171,6 @@ cdef class RxRing:
         memset(marks, 0, sizeof(marks))
         memset(maps, 0, sizeof(maps))
         memset(ports, 0, sizeof(ports))
-        memset(vcount, 0, sizeof(vcount))
         o.buf = &outbuf[0]
         o.cap = outbuf.shape[0]
         o.rec_off = out_off
@@ -321,9 +209,7 @@ cdef class RxRing:
                                 o.used = 0
                                 run_batch(ctx, whole, whole_len, &zero, &whole_len, &no_flags,
                                           maps, ports, marks, 1, verdicts, reasons, &o)
-                                if verdicts[0] < 4:
-                                    vcount[verdicts[0]] += 1
-                                sent += transmit(tx.fd4, tx.fd6, &o, &errors)
+                                tx.transmit(&o, now_ms)
                             elif got == -1:
                                 offs[count] = off + hdr.tp_net
                                 lens[count] = hdr.tp_snaplen - (hdr.tp_net - hdr.tp_mac)
@@ -338,10 +224,7 @@ cdef class RxRing:
                         done = run_batch(ctx, block, self.block_size, offs + i, lens + i,
                                          flags + i, maps, ports, marks, count - i,
                                          verdicts, reasons, &o)
-                        for p2 in range(done):
-                            if verdicts[p2] < 4:
-                                vcount[verdicts[p2]] += 1
-                        sent += transmit(tx.fd4, tx.fd6, &o, &errors)
+                        tx.transmit(&o, now_ms)
                         if done == 0:
                             nospace += 1
                             break
@@ -351,14 +234,9 @@ cdef class RxRing:
                 desc.hdr.bh1.block_status = TP_STATUS_KERNEL
                 self.current = (self.current + 1) % self.block_nr
                 blocks += 1
-        self.stats.frames += frames
-        self.stats.blocks += blocks
-        self.stats.sent += sent
-        self.stats.send_errors += errors
-        self.stats.truncated += truncated
-        self.stats.no_space += nospace
-        for i in range(4):
-            self.stats.verdicts[i] += vcount[i]
+        tx.counters[JDP_RX_FRAMES] += frames + truncated
+        tx.counters[JDP_RX_TRUNCATED] += truncated
+        tx.counters[JDP_NO_SPACE] += nospace
         return frames
 
     cdef object _out_buf

@@ -76,3 +76,21 @@ COUNTER_NAMES = (
 )
 
 COUNTER_IDS = {name: i for i, name in enumerate(COUNTER_NAMES, 1)}
+
+
+# The dataplane's own counters (slots 70-80 of the same rows; counters.pxd JDP_*).
+# They are ours, not Jool's: `jool stats display` keeps to COUNTER_NAMES.
+DATAPLANE_COUNTER_NAMES = (
+    "JOOL_DP_RX_FRAMES",
+    "JOOL_DP_RX_TRUNCATED",
+    "JOOL_DP_TX_CACHED",
+    "JOOL_DP_TX_KERNEL",
+    "JOOL_DP_TX_ERRORS",
+    "JOOL_DP_NH_MISSES",
+    "JOOL_DP_NH_LEARNED",
+    "JOOL_DP_NH_REFUSED",
+    "JOOL_DP_NO_SPACE",
+    "JOOL_DP_NFQ_RECEIVED",
+    "JOOL_DP_NFQ_ACCEPTED",
+)
+DATAPLANE_FIRST_SLOT = 70

@@ -1,15 +1,17 @@
-"""Counters of an instance in shared memory: one row of the 70 counter slots per
+"""Counters of an instance in shared memory: one row of 96 counter slots per
 process (row 0 the control process, row i+1 worker i), so that each process
-counts without touching another's cache lines and `jool stats display` sums them."""
+counts without touching another's cache lines and `jool stats display` sums them.
+Slots 1-69 are Jool's counters (spec/stats.md), 70 on the dataplane's own
+(counters.pxd JDP_*)."""
 
 
 import numpy as np
 
 from jool.control import shm
 
-from jool._fast.stats import COUNTER_NAMES
+from jool._fast.stats import COUNTER_NAMES, DATAPLANE_COUNTER_NAMES, DATAPLANE_FIRST_SLOT
 
-SLOTS = 70                  # counter IDs 1-69 (spec/stats.md), slot 0 unused
+SLOTS = 96                  # slot 0: the generation a worker applies (workers.py)
 ROWS = 65                   # the control process and up to 64 workers
 GAUGES = ("JSTAT_BIB_ENTRIES", "JSTAT_SESSIONS")
 
@@ -42,6 +44,16 @@ class CounterBlock:
             if name in GAUGES:
                 totals[name] = int(self.array[0][i])
         return totals
+
+    def dataplane_totals(self, per_row=False):
+        """{name: value} of the dataplane's own counters, summed (or one dict per
+        worker row with per_row)."""
+        def named(row):
+            return {name: int(row[DATAPLANE_FIRST_SLOT + i])
+                    for i, name in enumerate(DATAPLANE_COUNTER_NAMES)}
+        if per_row:
+            return [named(self.array[i]) for i in range(1, ROWS)]
+        return named(self.array.sum(axis=0))
 
     def close(self):
         self.array = None

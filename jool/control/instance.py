@@ -85,7 +85,7 @@ class Instance:
         return [(s.proto, str(ipaddress.IPv4Address(a)), lo, hi)
                 for s in self.translator.pool4.ordered_sets() for a, lo, hi in s.entries()]
 
-    def start_dataplane(self, interfaces):
+    def start_dataplane(self, interfaces, net_name=None):
         """Claims the instance's traffic on the interfaces (netdev ingress drop rules,
         so the kernel never also handles it) and starts the workers."""
         from jool.control.workers import WorkerPool
@@ -106,7 +106,8 @@ class Instance:
                 logging.getLogger("jool.control").warning(
                     "%s: offloads of %s left as they are: %s", self.name, ifname, exc)
         self._claim()
-        self.workers = WorkerPool(self.config.name, self.counters.name, self.interfaces)
+        self.workers = WorkerPool(self.config.name, self.counters.name, self.interfaces,
+                                  net_name=net_name)
         self.workers.start()
 
     def _claim(self):

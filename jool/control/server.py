@@ -62,19 +62,24 @@ class ControlServer:
     # ------------------------------------------------------------ loop
 
     def serve_forever(self):
-        sel = selectors.DefaultSelector()
+        sel = self._selector = selectors.DefaultSelector()
         sel.register(self.sock, selectors.EVENT_READ)
         next_tick = time.monotonic() + TIMER_PERIOD
         try:
             while self.running:
                 timeout = min(WORKER_CHECK, max(0.0, next_tick - time.monotonic()))
-                for _key, _ev in sel.select(timeout):
+                for key, _ev in sel.select(timeout):
+                    if key.fileobj is self.mirror:
+                        self.mirror.on_readable()
+                        continue
                     try:
                         conn, _ = self.sock.accept()
                     except BlockingIOError:
                         continue
                     with conn:
                         self.handle_connection(conn)
+                if self.mirror is not None:
+                    self.mirror.refresh()
                 self.check_workers()
                 if time.monotonic() >= next_tick:
                     self.tick()
@@ -87,6 +92,18 @@ class ControlServer:
 
     _had_instances = False
     _started = time.monotonic()
+    _selector = None
+    mirror = None
+
+    def network_mirror(self):
+        """The namespace's mirror of links, addresses and neighbours, made when
+        the first dataplane starts (jool/control/netmirror.py)."""
+        if self.mirror is None:
+            from jool.control.netmirror import NetMirror
+            self.mirror = NetMirror(self.netns)
+            if self._selector is not None:
+                self._selector.register(self.mirror, selectors.EVENT_READ)
+        return self.mirror
 
     def start_dataplane(self, inst):
         """netfilter instances translate on every interface of the namespace
@@ -95,7 +112,7 @@ class ControlServer:
             return
         interfaces = sorted(i for i in os.listdir("/sys/class/net") if i != "lo")
         try:
-            inst.start_dataplane(interfaces)
+            inst.start_dataplane(interfaces, self.network_mirror().name)
         except Exception:
             log.exception("instance %s: the dataplane did not start", inst.name)
             del self.instances[inst.name]
@@ -139,6 +156,9 @@ class ControlServer:
         self.instances.clear()
         self.publish()
         self.sock.close()
+        if self.mirror is not None:
+            self.mirror.close()
+            self.mirror = None
 
     def publish(self):
         registry.publish(self.netns, os.getpid(),

@@ -22,8 +22,9 @@ def _worker_entry(*args, **kwargs):
 
 
 class WorkerPool:
-    def __init__(self, config_name, counters_name, interfaces, count=None):
+    def __init__(self, config_name, counters_name, interfaces, count=None, net_name=None):
         self.config_name = config_name
+        self.net_name = net_name
         self.counters_name = counters_name
         self.interfaces = list(interfaces)
         self.count = count or len(os.sched_getaffinity(0))
@@ -39,7 +40,7 @@ class WorkerPool:
         proc = self.ctx.Process(
             target=_worker_entry, name=f"jool-worker-{i}", daemon=True,
             args=(self.config_name, self.counters_name, i, self.interfaces, self.fanout_group),
-            kwargs={"cpu": cpus[i % len(cpus)]})
+            kwargs={"cpu": cpus[i % len(cpus)], "net_name": self.net_name})
         proc.start()
         self.procs[i] = proc
         self.started[i] = time.monotonic()

@@ -1,11 +1,14 @@
 """A dataplane worker: one process per CPU, started and supervised by the control
 process (jool/control/workers.py).
 
-It attaches to its instance's published configuration (jool/control/configblock.py)
-and shared tables, opens one TPACKET_V3 ring per interface joined to the
+It attaches to its instance's published configuration (jool/control/configblock.py),
+the shared tables and the control process's network mirror
+(jool/control/netmirror.py), opens one TPACKET_V3 ring per interface joined to the
 instance's fanout group, and loops: wait for frames, let the ring drain them
-through the translator (GIL released, no Python per packet), and between wakeups
-pick up a new configuration generation and the interfaces' current MTUs.
+through the translator and out through the egress (GIL released, no Python per
+packet), then, between wakeups, resolve the destinations the egress queued
+(jool/dataplane/nexthop.py) and pick up a new configuration or mirror generation
+(routes, neighbours, MTUs).
 """
 
 import logging
@@ -15,58 +18,16 @@ import time
 
 log = logging.getLogger("jool.worker")
 
-MTU_REFRESH = 1.0           # seconds between reads of the interfaces' MTUs
 POLL_MS = 20               # also how soon a new configuration is picked up
 
 
-def interface_mtu(ifname):
-    with open(f"/sys/class/net/{ifname}/mtu") as f:
-        return int(f.read())
-
-
-def family_mtus(interfaces):
-    """(IPv4 MTU, IPv6 MTU): the smallest MTU among the interfaces that carry a
-    global address of that family. Until routes are mirrored per destination, the
-    next hop of a family is taken to be behind one of those interfaces."""
-    from pyroute2 import IPRoute
-    names = {}
-    families = {2: set(), 10: set()}
-    with IPRoute() as ipr:
-        for link in ipr.get_links():
-            names[link["index"]] = link.get_attr("IFLA_IFNAME")
-        for msg in ipr.get_addr():
-            if msg.get("scope", 0) == 0 and msg["family"] in families:
-                families[msg["family"]].add(names.get(msg["index"]))
-    wanted = set(interfaces)
-    every = [interface_mtu(i) for i in interfaces] or [1500]
-    result = []
-    for family in (2, 10):
-        mtus = [interface_mtu(i) for i in families[family] & wanted]
-        result.append(min(mtus) if mtus else min(every))
-    return tuple(result)
-
-
-def local_addresses():
-    """(first global IPv4, first global IPv6) of the namespace: the sources of the
-    ICMP errors the translator itself sends (spec behaviour §10)."""
-    from pyroute2 import IPRoute
-    v4 = v6 = None
-    with IPRoute() as ipr:
-        for msg in ipr.get_addr():
-            if msg.get("scope", 0) != 0:
-                continue
-            addr = msg.get_attr("IFA_ADDRESS")
-            if msg["family"] == 2 and v4 is None and not addr.startswith("127."):
-                v4 = addr
-            elif msg["family"] == 10 and v6 is None and addr != "::1":
-                v6 = addr
-    return v4, v6
-
-
 class Worker:
-    def __init__(self, config_name, counters_name, index, interfaces, fanout_group):
+    def __init__(self, config_name, counters_name, index, interfaces, fanout_group,
+                 net_name=None):
         from jool._fast.defrag import Reassembler
-        from jool._fast.rings import RxRing, TxSockets
+        from jool._fast.egress import Egress
+        from jool._fast.rings import RxRing
+        from jool.dataplane.nexthop import Resolver
         from jool._fast.tables import Tables
         from jool.control.configblock import ConfigBlock, build_translator
         from jool.control.counters import CounterBlock
@@ -77,10 +38,13 @@ class Worker:
         self.generation, doc = self.block.read()
         self.tables = Tables.attach(doc["tables"])
         self.counter_block = CounterBlock.attach(counters_name)
-        self.own4, self.own6 = local_addresses()
+        self.resolver = Resolver(net_name)
+        self.resolver.changed()
+        self.own4, self.own6 = self.resolver.view.local_addresses()
         self.translator = self._build(doc, build_translator)
         self._acknowledge()
-        self.tx = TxSockets()
+        self.tx = Egress(counters=self.counter_block.row(self.index + 1),
+                         cache=net_name is not None)
         self.reassembler = Reassembler()
         self.bpf = doc.get("bpf")
         # A fanout group belongs to one device: interface k of every worker joins
@@ -89,11 +53,10 @@ class Worker:
                              fanout_group=(fanout_group + k) & 0xffff, bpf=self._attach_bpf)
                       for k, name in enumerate(self.interfaces)]
         self.running = True
-        self._mtu_at = 0.0
 
     def _build(self, doc, build_translator):
         overrides = {"counters": self.counter_block.row(self.index + 1)}
-        self.mtus = family_mtus(self.interfaces)
+        self.mtus = self.resolver.view.family_mtus(self.interfaces)
         mtu4, mtu6 = self.mtus
         overrides.update(mtu4_out=mtu4, mtu6_out=mtu6, mtu4_in=mtu4, mtu6_in=mtu6)
         if self.own4:
@@ -113,9 +76,17 @@ class Worker:
             from jool.dataplane.bpf import attach
             attach(sock, [tuple(i) for i in self.bpf])
 
-    def refresh(self):
-        """A new configuration generation, or changed MTUs, between wakeups."""
-        now = time.monotonic()
+    def refresh(self, now):
+        """Between wakeups: queued next-hop misses, a new configuration generation,
+        a new network mirror (the cache is flushed, MTUs re-read)."""
+        if self.resolver.changed():
+            self.tx.flush()
+            mtus = self.resolver.view.family_mtus(self.interfaces)
+            if mtus != self.mtus:
+                self.mtus = mtus
+                self.translator.update(mtu4_out=mtus[0], mtu6_out=mtus[1],
+                                       mtu4_in=mtus[0], mtu6_in=mtus[1])
+        self.resolver.serve(self.tx, now)
         if self.block.generation != self.generation:
             from jool.control.configblock import build_translator
             self.generation, doc = self.block.read()
@@ -126,13 +97,6 @@ class Worker:
                     self._attach_bpf(ring.sock)
             self._acknowledge()
             log.info("worker %d: configuration generation %d", self.index, self.generation)
-        if now - self._mtu_at >= MTU_REFRESH:
-            self._mtu_at = now
-            mtus = family_mtus(self.interfaces)
-            if mtus != self.mtus:
-                self.mtus = mtus
-                self.translator.update(mtu4_out=mtus[0], mtu6_out=mtus[1],
-                                       mtu4_in=mtus[0], mtu6_in=mtus[1])
 
     def run(self):
         from jool._fast.rings import wait
@@ -141,7 +105,7 @@ class Worker:
         while self.running:
             for ring in wait(self.rings, POLL_MS):
                 ring.drain(self.translator, now_ms(), self.tx, self.reassembler)
-            self.refresh()
+            self.refresh(now_ms())
             if os.getppid() != parent:          # the control process is gone
                 break
 
@@ -149,12 +113,14 @@ class Worker:
         for ring in self.rings:
             ring.close()
         self.tx.close()
+        self.resolver.close()
         self.tables.close()
         self.block.close()
         self.counter_block.close()
 
 
-def main(config_name, counters_name, index, interfaces, fanout_group, cpu=None):
+def main(config_name, counters_name, index, interfaces, fanout_group, cpu=None,
+         net_name=None):
     """Entry point of a worker process."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s jool-worker: %(message)s")
     if cpu is not None:
@@ -162,7 +128,7 @@ def main(config_name, counters_name, index, interfaces, fanout_group, cpu=None):
             os.sched_setaffinity(0, {cpu})
         except OSError:
             pass
-    worker = Worker(config_name, counters_name, index, interfaces, fanout_group)
+    worker = Worker(config_name, counters_name, index, interfaces, fanout_group, net_name)
     signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "running", False))
     try:
         worker.run()
