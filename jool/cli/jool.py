@@ -44,7 +44,10 @@ SPECS = {
     ("instance", "add"): Spec(
         [Opt("iptables", doc="Sit the instance on top of iptables (the JOOL target)"),
          Opt("netfilter", doc="Sit the instance on top of Netfilter (the default)"),
-         Opt("pool6", "6", arg="<IPv6 prefix>", doc="The instance's IPv6 prefix (pool6)")],
+         Opt("pool6", "6", arg="<IPv6 prefix>", doc="The instance's IPv6 prefix (pool6)"),
+         Opt("queue", arg="<number>",
+             doc="(ours) --iptables: the first NFQUEUE number; worker i reads queue "
+                 "<number>+i (default 64)")],
         args_doc="[<instance name>]", doc="Create a NAT64 instance in this namespace."),
     ("instance", "remove"): Spec(
         [], args_doc="[<instance name>]", doc="Delete an instance of this namespace."),
@@ -326,14 +329,18 @@ def _named_instance(ctx, positional):
 def cmd_instance_add(ctx, name, args):
     store = {"value": None}
     a = parse_op(ctx, name, args, SPECS["instance", "add"], on_arg=last_positional(store),
-                 value_parsers={"pool6": values.parse_prefix6})
+                 value_parsers={"pool6": values.parse_prefix6, "queue": values.parse_queue})
     if "iptables" in a and "netfilter" in a:
         error("The --netfilter and --iptables flags are mutually exclusive; "
               "please choose one framework.")
     framework = "iptables" if "iptables" in a else "netfilter"
     instance = _named_instance(ctx, store["value"])
+    queue = a.values.get("queue")
+    if queue is not None and framework != "iptables":
+        error("--queue only applies to --iptables instances.")
+    extra = {} if queue is None else {"queue": queue}
     ctx.request("instance.add", start=True, instance=instance, framework=framework,
-                pool6=a.values.get("pool6"))
+                pool6=a.values.get("pool6"), **extra)
 
 
 def cmd_instance_remove(ctx, name, args):

@@ -11,6 +11,41 @@ from jool.cli.jool import VERSION, build_parsers
 
 MAN_DATE = "2024-01-01"
 
+# Sections of jool(8) beyond the options: how each framework gets its traffic.
+FRAMEWORK_SECTIONS = [
+    {"heading": "NETFILTER INSTANCES", "content": r"""
+An instance added with \fB\-\-netfilter\fR (the default) translates on every
+interface of its network namespace. Worker processes (one per CPU) read the
+interfaces with AF_PACKET rings; what the instance owns (destinations in pool6,
+and the pool4 addresses, protocols and ports) is taken out of the kernel's path by
+nftables netdev ingress rules in the table \fBnetdev jool_\fIINSTANCE\fR, installed
+when the instance starts and removed with it. Everything else stays the kernel's:
+ARP and neighbour discovery, the host's own addresses, ports outside pool4.
+"""},
+    {"heading": "IPTABLES INSTANCES", "content": r"""
+An instance added with \fB\-\-iptables\fR claims nothing by itself: like Jool's
+JOOL target, it translates what the firewall hands it. The hand\-over is a netfilter
+queue (NFQUEUE). Worker \fIi\fR of the instance reads queue \fIBASE\fR+\fIi\fR, one
+worker per CPU; \fIBASE\fR is 64, or the next free range when another
+\fB\-\-iptables\fR instance of the namespace uses it, or the value of
+\fB\-\-queue\fR (an extension of ours). On a two\-CPU machine:
+.PP
+.nf
+ip6tables \-t mangle \-A PREROUTING \-d 64:ff9b::/96 \\
+    \-j NFQUEUE \-\-queue\-balance 64:65
+iptables \-t mangle \-A PREROUTING \-d 192.0.2.2 \-p tcp \-\-dport 61001:65535 \\
+    \-j NFQUEUE \-\-queue\-balance 64:65
+.fi
+.PP
+(with one CPU, \fB\-\-queue\-num 64\fR). A packet the translator takes is sent
+translated and dropped from the kernel's path; a packet it does not translate is
+given back with an accept verdict and goes on through the rules. Add
+\fB\-\-queue\-bypass\fR to the rule to let the kernel keep the traffic while no
+translator listens. The counters JOOL_DP_NFQ_RECEIVED and JOOL_DP_NFQ_ACCEPTED
+(dataplane counters, ours) count both.
+"""},
+]
+
 
 def render(program="jool"):
     from argparse_manpage.manpage import Manpage
@@ -23,6 +58,7 @@ def render(program="jool"):
             description = "session synchronization daemon of the userspace NAT64"
         else:
             parser = build_parsers()
+            parser._manpage = FRAMEWORK_SECTIONS
             description = "userspace NAT64 (Jool 4.1.9 compatible) configuration client"
         page = Manpage(parser, _data={
             "date": MAN_DATE,

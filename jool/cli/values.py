@@ -25,6 +25,11 @@ def parse_uint(text, low=0, high=U32_MAX):
     return _call(gl.parse_uint, text, high, low)
 
 
+def parse_queue(text):
+    """(ours) An NFQUEUE number, 0-65535."""
+    return parse_uint(text, 0, 65535)
+
+
 def parse_port_range(text):
     """`N` or `N-M`; a reversed range is swapped."""
     low, high = _call(gl.parse_port_range, text)

@@ -85,11 +85,21 @@ class Instance:
         return [(s.proto, str(ipaddress.IPv4Address(a)), lo, hi)
                 for s in self.translator.pool4.ordered_sets() for a, lo, hi in s.entries()]
 
-    def start_dataplane(self, interfaces, net_name=None):
-        """Claims the instance's traffic on the interfaces (netdev ingress drop rules,
-        so the kernel never also handles it) and starts the workers."""
+    queue_base = None           # --iptables: the first NFQUEUE number (nfqueue.pyx)
+
+    def start_dataplane(self, interfaces, net_name=None, workers=None):
+        """netfilter: claims the instance's traffic on the interfaces (netdev
+        ingress drop rules, so the kernel never also handles it) and starts the
+        workers on rings. iptables: starts the workers on the netfilter queues the
+        operator's rules feed (queue_base + worker), claiming nothing."""
         from jool.control.workers import WorkerPool
         self.interfaces = list(interfaces)
+        if self.framework == "iptables":
+            self.workers = WorkerPool(self.config.name, self.counters.name, self.interfaces,
+                                      count=workers, net_name=net_name,
+                                      queue_base=self.queue_base)
+            self.workers.start()
+            return
         if not self.interfaces:
             return
         # Super-frames (GRO/LRO, and TSO/GSO of local senders) are not forwardable

@@ -47,6 +47,9 @@ def has_net_admin(pid, uid):
     return False
 
 
+DEFAULT_QUEUE = 64                 # first NFQUEUE number of an --iptables instance
+
+
 class ControlServer:
     def __init__(self, socket_name=None, exit_when_empty=True):
         self.instances = {}
@@ -106,9 +109,10 @@ class ControlServer:
         return self.mirror
 
     def start_dataplane(self, inst):
-        """netfilter instances translate on every interface of the namespace
-        (JOOL_DATAPLANE=0 keeps the control plane alone, for tests)."""
-        if inst.framework != "netfilter" or os.environ.get("JOOL_DATAPLANE", "1") == "0":
+        """netfilter instances translate on every interface of the namespace;
+        iptables instances what their netfilter queues receive (JOOL_DATAPLANE=0
+        keeps the control plane alone, for tests)."""
+        if os.environ.get("JOOL_DATAPLANE", "1") == "0":
             return
         interfaces = sorted(i for i in os.listdir("/sys/class/net") if i != "lo")
         try:
@@ -218,11 +222,41 @@ class ControlServer:
         if framework == "netfilter" and any(i.framework == "netfilter"
                                             for i in self.instances.values()):
             raise ControlError(EEXIST, "This namespace already has a Netfilter instance.")
+        queue_base = None
+        if framework == "iptables":
+            queue_base = self.free_queues(req.get("queue"))
         inst = Instance.create(name, framework, req.get("pool6"), self.netns,
                                bool(req.get("force")))
+        inst.queue_base = queue_base
         self.instances[name] = inst
         self.start_dataplane(inst)
         self.publish()
+
+    def free_queues(self, requested):
+        """The first of the netfilter queue numbers a new --iptables instance's
+        workers read (one per worker: base .. base + workers - 1). Without
+        --queue, the first free range from 64 on (spec: any number of iptables
+        instances)."""
+        count = len(os.sched_getaffinity(0))
+        taken = [(o.name, o.queue_base) for o in self.instances.values()
+                 if o.queue_base is not None]
+
+        def clash(base):
+            return next(((n, b) for n, b in taken if abs(b - base) < count), None)
+        if requested is None:
+            base = DEFAULT_QUEUE
+            while clash(base):
+                base += count
+        else:
+            base = requested
+        if not isinstance(base, int) or not 0 <= base <= 65536 - count:
+            raise ControlError(EINVAL, f"The queue number must be 0-{65536 - count}.")
+        other = clash(base)
+        if other:
+            raise ControlError(EEXIST, (
+                f"Queues {base}-{base + count - 1} overlap those of instance '{other[0]}' "
+                f"({other[1]}-{other[1] + count - 1}); choose others with --queue."))
+        return base
 
     def op_instance_remove(self, req):
         inst = self.instance(req)

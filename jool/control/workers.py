@@ -22,9 +22,11 @@ def _worker_entry(*args, **kwargs):
 
 
 class WorkerPool:
-    def __init__(self, config_name, counters_name, interfaces, count=None, net_name=None):
+    def __init__(self, config_name, counters_name, interfaces, count=None, net_name=None,
+                 queue_base=None):
         self.config_name = config_name
         self.net_name = net_name
+        self.queue_base = queue_base
         self.counters_name = counters_name
         self.interfaces = list(interfaces)
         self.count = count or len(os.sched_getaffinity(0))
@@ -40,7 +42,8 @@ class WorkerPool:
         proc = self.ctx.Process(
             target=_worker_entry, name=f"jool-worker-{i}", daemon=True,
             args=(self.config_name, self.counters_name, i, self.interfaces, self.fanout_group),
-            kwargs={"cpu": cpus[i % len(cpus)], "net_name": self.net_name})
+            kwargs={"cpu": cpus[i % len(cpus)], "net_name": self.net_name,
+                    "queue_base": self.queue_base})
         proc.start()
         self.procs[i] = proc
         self.started[i] = time.monotonic()

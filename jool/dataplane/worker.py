@@ -23,7 +23,7 @@ POLL_MS = 20               # also how soon a new configuration is picked up
 
 class Worker:
     def __init__(self, config_name, counters_name, index, interfaces, fanout_group,
-                 net_name=None):
+                 net_name=None, queue_base=None):
         from jool._fast.defrag import Reassembler
         from jool._fast.egress import Egress
         from jool._fast.rings import RxRing
@@ -47,11 +47,19 @@ class Worker:
                          cache=net_name is not None)
         self.reassembler = Reassembler()
         self.bpf = doc.get("bpf")
-        # A fanout group belongs to one device: interface k of every worker joins
-        # group fanout_group + k.
-        self.rings = [RxRing(name, block_size=1 << 20, block_nr=16,
-                             fanout_group=(fanout_group + k) & 0xffff, bpf=self._attach_bpf)
-                      for k, name in enumerate(self.interfaces)]
+        self.queues = []
+        if queue_base is not None:
+            # --iptables: what the operator's NFQUEUE rules hand over, no rings.
+            from jool._fast.nfqueue import NfQueue
+            self.rings = []
+            self.queues = [NfQueue(queue_base + index)]
+        else:
+            # A fanout group belongs to one device: interface k of every worker
+            # joins group fanout_group + k.
+            self.rings = [RxRing(name, block_size=1 << 20, block_nr=16,
+                                 fanout_group=(fanout_group + k) & 0xffff,
+                                 bpf=self._attach_bpf)
+                          for k, name in enumerate(self.interfaces)]
         self.running = True
 
     def _build(self, doc, build_translator):
@@ -103,14 +111,17 @@ class Worker:
         from jool.control.instance import now_ms
         parent = os.getppid()
         while self.running:
-            for ring in wait(self.rings, POLL_MS):
-                ring.drain(self.translator, now_ms(), self.tx, self.reassembler)
+            for ready in wait(self.rings + self.queues, POLL_MS):
+                if ready in self.queues:
+                    ready.drain(self.translator, now_ms(), self.tx)
+                else:
+                    ready.drain(self.translator, now_ms(), self.tx, self.reassembler)
             self.refresh(now_ms())
             if os.getppid() != parent:          # the control process is gone
                 break
 
     def close(self):
-        for ring in self.rings:
+        for ring in self.rings + self.queues:
             ring.close()
         self.tx.close()
         self.resolver.close()
@@ -120,7 +131,7 @@ class Worker:
 
 
 def main(config_name, counters_name, index, interfaces, fanout_group, cpu=None,
-         net_name=None):
+         net_name=None, queue_base=None):
     """Entry point of a worker process."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s jool-worker: %(message)s")
     if cpu is not None:
@@ -128,7 +139,8 @@ def main(config_name, counters_name, index, interfaces, fanout_group, cpu=None,
             os.sched_setaffinity(0, {cpu})
         except OSError:
             pass
-    worker = Worker(config_name, counters_name, index, interfaces, fanout_group, net_name)
+    worker = Worker(config_name, counters_name, index, interfaces, fanout_group, net_name,
+                    queue_base)
     signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "running", False))
     try:
         worker.run()

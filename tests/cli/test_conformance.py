@@ -479,6 +479,18 @@ def test_instance_add_request(world):
                                    "framework": "iptables", "pool6": "64:ff9b::/96"}
 
 
+def test_instance_add_queue_extension(world):
+    """--queue (ours): the first NFQUEUE number of an --iptables instance."""
+    assert run_jool("instance add --iptables -6 64:ff9b::/96 --queue 100 alpha").code == 0
+    assert last_request(world)["queue"] == 100
+    r = run_jool("instance add -6 64:ff9b::/96 --queue 100 beta")
+    assert r.code != 0 and "--iptables" in r.err
+    r = run_jool("instance add --iptables -6 64:ff9b::/96 --queue 70000 gamma")
+    assert r.code != 0
+    # Abbreviations Jool accepts keep working: --n is still --netfilter.
+    assert run_jool("instance add --n --ip -6 64:ff9b::/96 delta").code == 234
+
+
 def test_instance_add_defaults_to_netfilter(fake):
     assert run_jool("instance add --pool6 64:ff9b::/96").code == 0
     assert last_request(fake)["framework"] == "netfilter"
