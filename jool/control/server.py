@@ -237,7 +237,8 @@ class ControlServer:
         workers read (one per worker: base .. base + workers - 1). Without
         --queue, the first free range from 64 on (spec: any number of iptables
         instances)."""
-        count = len(os.sched_getaffinity(0))
+        from jool.control.workers import worker_count
+        count = worker_count()
         taken = [(o.name, o.queue_base) for o in self.instances.values()
                  if o.queue_base is not None]
 

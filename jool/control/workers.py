@@ -21,6 +21,16 @@ def _worker_entry(*args, **kwargs):
     main(*args, **kwargs)
 
 
+def worker_count():
+    """One worker per CPU the control process may run on, unless JOOL_WORKERS (in
+    its environment) says otherwise."""
+    try:
+        wanted = int(os.environ.get("JOOL_WORKERS") or 0)
+    except ValueError:
+        wanted = 0
+    return max(1, min(wanted, 64)) if wanted > 0 else len(os.sched_getaffinity(0))
+
+
 class WorkerPool:
     def __init__(self, config_name, counters_name, interfaces, count=None, net_name=None,
                  queue_base=None):
@@ -29,7 +39,7 @@ class WorkerPool:
         self.queue_base = queue_base
         self.counters_name = counters_name
         self.interfaces = list(interfaces)
-        self.count = count or len(os.sched_getaffinity(0))
+        self.count = count or worker_count()
         self.fanout_group = secrets.randbelow(0xff00) + 1    # + interface number
         self.ctx = multiprocess.get_context("spawn")
         self.procs = [None] * self.count
