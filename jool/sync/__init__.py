@@ -1,0 +1,1 @@
+"""Session synchronization between translator nodes (joold; spec/joold.md)."""
