@@ -76,3 +76,16 @@ class JoolEnv:
                 time.sleep(0.05)
             else:
                 os.kill(pid, signal.SIGKILL)
+
+
+def load_lab():
+    """tools/lab (a script without .py) as a module: the Lab class of the tests."""
+    import importlib.machinery
+    import importlib.util
+    name = "jool_tool_lab"
+    if name not in sys.modules:
+        loader = importlib.machinery.SourceFileLoader(name, str(ROOT / "tools" / "lab"))
+        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
+        sys.modules[name] = module
+        loader.exec_module(module)
+    return sys.modules[name]

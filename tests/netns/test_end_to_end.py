@@ -6,8 +6,6 @@ ICMP, the graybox static BIB), and removes namespaces and processes afterwards,
 whatever happened. Every command has a timeout of seconds."""
 
 import hashlib
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
@@ -20,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from netns_support import load_lab
+
 ROOT = Path(__file__).resolve().parents[2]
 
 TRANSFER_BYTES = 50 * 1024 * 1024       # each way; about a second at the speeds seen
@@ -27,17 +27,6 @@ TRANSFER_TIMEOUT = 20 + TRANSFER_BYTES / (2 * 1024 * 1024)    # seconds, >= 2 MB
 N6, N4, OWN4 = "2001:db8::5", "192.0.2.5", "192.0.2.2"
 N4_VIA_POOL6 = "64:ff9b::c000:205"      # 64:ff9b::192.0.2.5
 OWN4_VIA_POOL6 = "64:ff9b::c000:202"    # 64:ff9b::192.0.2.2
-
-
-def _load_lab():
-    name = "jool_tool_lab"
-    if name not in sys.modules:
-        loader = importlib.machinery.SourceFileLoader(name, str(ROOT / "tools" / "lab"))
-        spec = importlib.util.spec_from_loader(name, loader)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        loader.exec_module(module)
-    return sys.modules[name]
 
 
 def need(*commands):
@@ -52,7 +41,7 @@ def lab():
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
     need("ip", "ss")
-    lab_mod = _load_lab()
+    lab_mod = load_lab()
     lab = lab_mod.Lab(prefix=f"e2e{secrets.token_hex(3)}-")
     lab.up()
     try:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from netns_support import load_lab
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "netns"))
 
 N4, OWN4 = "192.0.2.5", "192.0.2.2"
 N4_VIA_POOL6 = "64:ff9b::c000:205"
@@ -55,25 +56,13 @@ print(json.dumps({"sha256": hashlib.sha256(data).hexdigest(), "back_ok":
 """
 
 
-def _load_lab():
-    import importlib.machinery
-    import importlib.util
-    name = "jool_tool_lab"
-    if name not in sys.modules:
-        loader = importlib.machinery.SourceFileLoader(name, str(ROOT / "tools" / "lab"))
-        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
-        sys.modules[name] = module
-        loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture
 def lab():
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
     if shutil.which("ip6tables") is None:
         pytest.skip("iptables is not installed (tools/run-tests installs it)")
-    lab = _load_lab().Lab(prefix=f"ipt{secrets.token_hex(3)}-")
+    lab = load_lab().Lab(prefix=f"ipt{secrets.token_hex(3)}-")
     lab.up()
     try:
         lab.start_translator(timeout=20, framework="iptables")
