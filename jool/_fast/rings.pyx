@@ -68,6 +68,7 @@ cdef extern from "<linux/if_packet.h>" nogil:
 
 SOL_PACKET = 263
 PACKET_RX_RING = 5
+PACKET_STATISTICS = 6
 PACKET_VERSION = 10
 PACKET_FANOUT = 18
 PACKET_IGNORE_OUTGOING = 23
@@ -89,7 +90,7 @@ cdef class RxRing:
     cdef uint32_t block_size, block_nr, current
     cdef readonly int fd
 
-    def __init__(self, ifname, uint32_t block_size=1 << 18, uint32_t block_nr=32,
+    def __init__(self, ifname, uint32_t block_size=1 << 16, uint32_t block_nr=128,
                  uint32_t frame_size=2048, fanout_group=None, bpf=None,
                  uint32_t retire_ms=1):
         cdef cnp.uint8_t[::1] view
@@ -128,6 +129,12 @@ cdef class RxRing:
         self.block_size = block_size
         self.block_nr = block_nr
         self.current = 0
+
+    def dropped(self):
+        """Frames the kernel dropped for want of ring space since the last call
+        (PACKET_STATISTICS resets on read)."""
+        raw = self.sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 12)
+        return struct.unpack("III", raw)[1]
 
     def close(self):
         self._arr = None
