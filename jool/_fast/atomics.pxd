@@ -20,6 +20,7 @@ cdef extern from *:
     static inline uint64_t jool_fetch_add64(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
     static inline uint64_t jool_load64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
     static inline void jool_store64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+    static inline uint32_t jool_xchg32(uint32_t *p, uint32_t v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
     static inline void jool_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
     static inline void jool_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
     static inline int jool_cas32(uint32_t *p, uint32_t expected, uint32_t desired) {
@@ -43,6 +44,7 @@ cdef extern from *:
     uint64_t jool_fetch_add64(uint64_t* p, uint64_t v) nogil
     uint64_t jool_load64(const uint64_t* p) nogil
     void jool_store64(uint64_t* p, uint64_t v) nogil
+    uint32_t jool_xchg32(uint32_t* p, uint32_t v) nogil
     void jool_fence_acquire() nogil
     void jool_fence_release() nogil
     bint jool_cas32(uint32_t* p, uint32_t expected, uint32_t desired) nogil

@@ -78,7 +78,7 @@ COUNTER_NAMES = (
 COUNTER_IDS = {name: i for i, name in enumerate(COUNTER_NAMES, 1)}
 
 
-# The dataplane's own counters (slots 70-80 of the same rows; counters.pxd JDP_*).
+# The dataplane's own counters (slots 70-81 of the same rows; counters.pxd JDP_*).
 # They are ours, not Jool's: `jool stats display` keeps to COUNTER_NAMES.
 DATAPLANE_COUNTER_NAMES = (
     "JOOL_DP_RX_FRAMES",
@@ -92,5 +92,21 @@ DATAPLANE_COUNTER_NAMES = (
     "JOOL_DP_NO_SPACE",
     "JOOL_DP_NFQ_RECEIVED",
     "JOOL_DP_NFQ_ACCEPTED",
+    "JOOL_DP_RX_DROPPED",
 )
 DATAPLANE_FIRST_SLOT = 70
+
+# Session synchronization (jool/sync/), the control process's row; ours too.
+SYNC_COUNTER_NAMES = (
+    "JOOL_SS_QUEUED",
+    "JOOL_SS_SENT",
+    "JOOL_SS_SEND_ERRORS",
+    "JOOL_SS_DISCARDED",
+    "JOOL_SS_RECEIVED",
+    "JOOL_SS_INSTALLED",
+    "JOOL_SS_UPDATED",
+    "JOOL_SS_REJECTED",
+    "JOOL_SS_DROPPED",
+    "JOOL_SS_LOST_DATAGRAMS",
+)
+SYNC_FIRST_SLOT = 82

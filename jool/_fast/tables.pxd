@@ -5,6 +5,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 cdef enum:
     NONE = 0xffffffff
     MAX_ENTRIES = 0xfffffe          # indexes hold 24-bit entry numbers
+    DIRTY_SHIFT = 6                 # one "changed" word per 64 sessions (session sync)
     SO_BYTES = 576                  # a stored SYN is kept up to what an ICMPv4 error quotes
     # session flags
     S_IN_USE = 1
@@ -106,6 +107,7 @@ cdef struct Header:
     uint64_t off_sess4
     uint64_t off_so
     uint64_t off_events
+    uint64_t off_dirty
     uint64_t total
     uint32_t pad0[8]
     uint32_t lock                   # the writer lock (pid of the holder), own cache line
@@ -135,6 +137,7 @@ cdef struct View:
     uint32_t* sess4
     SoSlot* so
     Event* ev
+    uint32_t* dirty
     uint32_t me                     # this process's pid, for the lock
 
 
@@ -162,6 +165,7 @@ cdef uint32_t sess_create(View* t, uint32_t bib, const uint8_t* dst4, uint16_t d
                           uint8_t state, uint8_t timer, uint32_t now) noexcept nogil
 cdef void sess_set(View* t, uint32_t e, uint8_t state, uint8_t timer, uint32_t now,
                    bint touch) noexcept nogil
+cdef void mark_dirty(View* t, uint32_t e) noexcept nogil
 cdef void sess_touch(View* t, uint32_t e, uint32_t now) noexcept nogil
 cdef void sess_remove(View* t, uint32_t e, uint32_t now) noexcept nogil
 cdef bint bib_has_session_with(View* t, uint32_t b, const uint8_t* dst4) noexcept nogil

@@ -44,7 +44,7 @@ from libc.string cimport memcpy, memcmp, memset
 
 from jool._fast.atomics cimport (jool_load32, jool_load32_relaxed, jool_store32,
                                  jool_store32_relaxed, jool_fence_acquire, jool_getpid,
-                                 jool_load64, jool_store64, lock_acquire, lock_release,
+                                 jool_load64, jool_store64, jool_xchg32, lock_acquire, lock_release,
                                  seq_write_begin, seq_write_end, jool_prefetch)
 from jool._fast.siphash cimport siphash24
 from jool._fast.wire cimport same16, same4
@@ -52,7 +52,7 @@ from jool._fast.wire cimport same16, same4
 cnp.import_array()
 
 MAGIC = 0x3436544146534f4a      # "JOSFAT64"
-VERSION = 1
+VERSION = 2
 SHM_DIR = "/dev/shm"
 DEFAULT_CAPACITY = 1 << 20
 DEFAULT_SO_CAPACITY = 256
@@ -342,6 +342,7 @@ cdef uint32_t sess_create(View* t, uint32_t b, const uint8_t* dst4, uint16_t dpo
     index_insert(t.sess4, t.h.sess_slots, sess_hash4(t, s), e)
     t.h.sess_count[proto_slot(s.proto)] += 1
     emit_event(t, EV_CREATED, s, now)
+    mark_dirty(t, e)
     return e
 
 
@@ -356,11 +357,26 @@ cdef void sess_set(View* t, uint32_t e, uint8_t state, uint8_t timer, uint32_t n
         s.last = now
     seq_write_end(&s.seq, seq)
     emit_event(t, EV_UPDATED, s, now)
+    mark_dirty(t, e)
+
+
+cdef void mark_dirty(View* t, uint32_t e) noexcept nogil:
+    """Flags e's group of 64 sessions as changed for session sync (jool/_fast/sync.pyx).
+    A full-barrier exchange: the consumer clears the word with one too, so either
+    it sees this change or the word stays set for its next pass."""
+    jool_xchg32(&t.dirty[e >> DIRTY_SHIFT], 1)
 
 
 cdef void sess_touch(View* t, uint32_t e, uint32_t now) noexcept nogil:
-    """Lock-free refresh by a reader: only the timestamp, a single atomic store."""
+    """Lock-free refresh by a reader: the timestamp, a single atomic store, and the
+    group's changed word when it is clear. Read first, written only when clear,
+    so workers refreshing neighbouring sessions do not bounce its cache line; a
+    refresh racing the consumer's clear by nanoseconds can go unsent until the
+    session's next packet (creations and state changes use mark_dirty)."""
+    cdef uint32_t* word = &t.dirty[e >> DIRTY_SHIFT]
     jool_store32_relaxed(&t.sess[e].last, now)
+    if jool_load32_relaxed(word) == 0:
+        jool_store32(word, 1)
 
 
 cdef void sess_remove(View* t, uint32_t e, uint32_t now) noexcept nogil:
@@ -595,6 +611,8 @@ cdef class Tables:
         off = align64(off + <uint64_t>so_capacity * sizeof(SoSlot))
         hdr.off_events = off
         off = align64(off + <uint64_t>event_capacity * sizeof(Event))
+        hdr.off_dirty = off
+        off = align64(off + ((capacity >> DIRTY_SHIFT) + 1) * 4)
         hdr.total = off
         hdr.lock = 0
         hdr.bib_free = NONE
@@ -647,6 +665,7 @@ cdef class Tables:
         self.v.sess4 = <uint32_t*>(base + h.off_sess4)
         self.v.so = <SoSlot*>(base + h.off_so)
         self.v.ev = <Event*>(base + h.off_events)
+        self.v.dirty = <uint32_t*>(base + h.off_dirty)
         self.v.me = jool_getpid()
 
     cdef View* view(self):
@@ -781,6 +800,20 @@ cdef class Tables:
             unlock(t)
         rows.sort(key=lambda r: (ipaddress.IPv4Address(r[2]), r[3]))
         return rows
+
+    def find_session(self, proto, src6, uint16_t sport6, dst4, uint16_t dport):
+        """One session by its IPv6 side (as session_records() gives it), or None."""
+        cdef View* t = self.view()
+        cdef uint8_t p = PROTO_NUMBERS[proto.lower()] if isinstance(proto, str) else proto
+        cdef bytes a6 = ipaddress.IPv6Address(src6).packed
+        cdef bytes a4 = ipaddress.IPv4Address(dst4).packed
+        cdef Session snap
+        cdef uint32_t e = sess_find6(t, a6, sport6, a4, dport, p, &snap)
+        if e == NONE:
+            return None
+        return dict(src6=bytes(snap.src6[:16]), sport6=snap.sport6, dst4=bytes(snap.dst4[:4]),
+                    dport=snap.dport, src4=bytes(snap.src4[:4]), port4=snap.port4,
+                    proto=snap.proto, state=snap.state, timer=snap.timer, last=snap.last)
 
     def session_records(self, proto):
         """Raw session fields of one protocol (the pipeline adds pool6 and expiry)."""

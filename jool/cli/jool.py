@@ -58,7 +58,11 @@ SPECS = {
     ("stats", "display"): Spec(
         [Opt("all", "a", doc="Print all the counters, zeros included"),
          Opt("explain", "e", doc="Print an explanation of each counter"),
-         CSV, NO_HEADERS], doc="Print the instance's counters."),
+         CSV, NO_HEADERS,
+         Opt("userspace", doc="Also print this implementation's own counters (JOOL_DP_* "
+                              "of the dataplane, JOOL_SS_* of session synchronization); "
+                              "an extension, not in Jool")],
+        doc="Print the instance's counters."),
     ("global", "display"): Spec(
         [CSV, NO_HEADERS], doc="Print the instance's global configuration."),
     ("global", "update"): Spec(
@@ -385,7 +389,8 @@ def cmd_instance_status(ctx, name, args):
 
 def cmd_stats_display(ctx, name, args):
     a = parse_op(ctx, name, args, SPECS["stats", "display"])
-    rows = ctx.request("stats.display", instance=ctx.instance()) or []
+    rows = ctx.request("stats.display", instance=ctx.instance(),
+                       **({"userspace": True} if "userspace" in a else {})) or []
     sys.stdout.write(printers.stats_table(rows, show_all="all" in a,
                                           explain="explain" in a, csv="csv" in a,
                                           headers="no-headers" not in a,

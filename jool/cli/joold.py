@@ -4,13 +4,13 @@
 
 NETSOCKET_FILE (default ./netsocket.json) says where the multicast group is;
 MODSOCKET_FILE, read only when given, names the instance (default "default").
-This release validates both files exactly as the daemon will read them; the
-synchronization itself is not in this release yet, and joold says so.
+The daemon itself is jool/sync/daemon.py.
 """
 
 import argparse
 import ipaddress
 import json
+import signal
 import socket
 import sys
 
@@ -73,6 +73,12 @@ def load_modsocket(path):
     return {"instance": doc.get("instance", "default")}
 
 
+NOTICE = """joold: session synchronization daemon for instance '{instance}'.
+joold: multicast group {group}, port {port}.
+joold: from now on, messages go to syslog (ident joold, facility daemon).
+joold: stop it with SIGTERM or Ctrl-C."""
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
@@ -80,11 +86,26 @@ def main(argv=None):
         mod = load_modsocket(args.modsocket)
     except (OSError, ValueError) as exc:
         print(f"joold: {exc}", file=sys.stderr)
+        print("joold error: 1", file=sys.stderr)
         return 1
-    print(f"joold: instance '{mod['instance']}', group {net['multicast address']} "
-          f"port {net['multicast port']}: configuration valid; session synchronization is "
-          f"not part of this release yet", file=sys.stderr)
-    return 1
+    from jool.sync.daemon import Joold, SetupError, setup_logging
+    try:
+        daemon = Joold(net, mod["instance"])
+    except SetupError as exc:
+        print(f"joold: {exc}", file=sys.stderr)
+        print(f"joold error: {exc.code}", file=sys.stderr)
+        return exc.code
+    print(NOTICE.format(instance=mod["instance"], group=net["multicast address"],
+                        port=net["multicast port"]), flush=True)
+    setup_logging()
+    signal.signal(signal.SIGTERM, lambda *_: setattr(daemon, "running", False))
+    try:
+        daemon.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        daemon.close()
+    return 0
 
 
 if __name__ == "__main__":

@@ -87,6 +87,24 @@ class Instance:
 
     queue_base = None           # --iptables: the first NFQUEUE number (nfqueue.pyx)
 
+    # ------------------------------------------------------------ session sync
+
+    _sync = None
+
+    @property
+    def sync(self):
+        """Session synchronization (jool/sync/instance_sync.py), made when first
+        needed: its sent-state arrays take 8 bytes per session of capacity."""
+        if self._sync is None:
+            from jool.sync.instance_sync import InstanceSync
+            self._sync = InstanceSync(self.tables, self.counters.row(0), lambda: self.values,
+                                      lambda: self.translator.options)
+        return self._sync
+
+    def sync_pump(self):
+        if self._sync is not None:
+            self._sync.pump(now_ms())
+
     def start_dataplane(self, interfaces, net_name=None, workers=None):
         """netfilter: claims the instance's traffic on the interfaces (netdev
         ingress drop rules, so the kernel never also handles it) and starts the
@@ -177,6 +195,9 @@ class Instance:
         return cls(name, framework, netns, values, capacity=capacity)
 
     def close(self):
+        if self._sync is not None and self._sync.link is not None:
+            self._sync.link.close()
+        self._sync = None
         workers = getattr(self, "workers", None)
         if workers is not None:
             workers.stop()
@@ -308,10 +329,13 @@ class Instance:
     def session_display(self, proto):
         return self.translator.sessions(_proto(proto), now_ms())
 
-    def stats(self):
+    def stats(self, userspace=False):
         self.translator.counter_dict()          # refreshes the gauges (row 0)
         totals = self.counters.totals()
-        return [[name, totals[name]] for name in COUNTER_NAMES]
+        rows = [[name, totals[name]] for name in COUNTER_NAMES]
+        if userspace:
+            rows += [[name, value] for name, value in self.counters.extension_totals().items()]
+        return rows
 
     def expire(self):
         return self.translator.expire(now_ms())

@@ -17,13 +17,15 @@ import sys
 import time
 
 from jool.control import registry
-from jool.control.instance import Instance, instance_from_file
+from jool.control.instance import Instance, instance_from_file, now_ms
+from jool.sync.link import FrameLink, LinkClosed
 from jool.control.protocol import (ControlError, EEXIST, EINVAL, EPERM, ESRCH,
                                    abstract_address, recv_message, send_message)
 
 TIMER_PERIOD = 2.0
 IDLE_EXIT = 10.0            # a control process that never got an instance stops then
-WORKER_CHECK = 0.5          # a dead worker is restarted within this (plus its start-up)
+WORKER_CHECK = 0.5
+SYNC_PERIOD = 0.005         # the loop's longest sleep while a joold is attached          # a dead worker is restarted within this (plus its start-up)
 CAP_NET_ADMIN = 12
 log = logging.getLogger("jool.control")
 
@@ -53,6 +55,7 @@ DEFAULT_QUEUE = 64                 # first NFQUEUE number of an --iptables insta
 class ControlServer:
     def __init__(self, socket_name=None, exit_when_empty=True):
         self.instances = {}
+        self.sync_links = {}            # joold links (FrameLink) -> instance name
         self.netns = registry.netns_id()
         self.exit_when_empty = exit_when_empty
         self.running = True
@@ -66,24 +69,26 @@ class ControlServer:
 
     def serve_forever(self):
         sel = self._selector = selectors.DefaultSelector()
-        sel.register(self.sock, selectors.EVENT_READ)
+        sel.register(self.sock, selectors.EVENT_READ, "listen")
+        if self.mirror is not None:
+            sel.register(self.mirror, selectors.EVENT_READ, "mirror")
         next_tick = time.monotonic() + TIMER_PERIOD
         try:
             while self.running:
                 timeout = min(WORKER_CHECK, max(0.0, next_tick - time.monotonic()))
-                for key, _ev in sel.select(timeout):
-                    if key.fileobj is self.mirror:
+                if self.sync_links:
+                    timeout = min(timeout, SYNC_PERIOD)
+                for key, events in sel.select(timeout):
+                    if key.data == "mirror":
                         self.mirror.on_readable()
-                        continue
-                    try:
-                        conn, _ = self.sock.accept()
-                    except BlockingIOError:
-                        continue
-                    with conn:
-                        self.handle_connection(conn)
+                    elif key.data == "listen":
+                        self.accept()
+                    else:
+                        self.on_sync_link(key.fileobj, events)
                 if self.mirror is not None:
                     self.mirror.refresh()
                 self.check_workers()
+                self.pump_sync()
                 if time.monotonic() >= next_tick:
                     self.tick()
                     next_tick = time.monotonic() + TIMER_PERIOD
@@ -93,10 +98,70 @@ class ControlServer:
         finally:
             self.shutdown()
 
+    def accept(self):
+        try:
+            conn, _ = self.sock.accept()
+        except BlockingIOError:
+            return
+        try:
+            kept = self.handle_connection(conn)
+        except Exception:
+            kept = False
+            raise
+        finally:
+            if not kept:
+                conn.close()
+
     _had_instances = False
     _started = time.monotonic()
     _selector = None
     mirror = None
+
+    # ------------------------------------------------------------ session sync links
+
+    def on_sync_link(self, link, events):
+        """A joold's link (jool/sync/link.py): its frames go to its instance's sync."""
+        name = self.sync_links.get(link)
+        inst = self.instances.get(name)
+        try:
+            if events & selectors.EVENT_WRITE:
+                link.flush()
+            if events & selectors.EVENT_READ:
+                for frame in link.receive():
+                    if inst is not None:
+                        inst.sync.on_frame(frame, now_ms())
+        except LinkClosed as exc:
+            log.info("instance %s: joold link closed (%s)", name, exc)
+            self.drop_sync_link(link)
+
+    def drop_sync_link(self, link):
+        name = self.sync_links.pop(link, None)
+        inst = self.instances.get(name)
+        if inst is not None and inst._sync is not None:
+            inst.sync.detach(link)
+        try:
+            self._selector.unregister(link)
+        except (KeyError, ValueError, AttributeError):
+            pass
+        link.close()
+
+    def pump_sync(self):
+        for link, name in list(self.sync_links.items()):
+            inst = self.instances.get(name)
+            if inst is None or link.closed or (inst._sync is not None and
+                                               inst.sync.link is not link):
+                self.drop_sync_link(link)
+                continue
+            try:
+                inst.sync_pump()
+            except Exception:
+                log.exception("instance %s: session sync failed", name)
+            if not link.closed:
+                want = selectors.EVENT_READ | (selectors.EVENT_WRITE if link.wants_write else 0)
+                if self._selector.get_key(link).events != want:
+                    self._selector.modify(link, want, "sync")
+            else:
+                self.drop_sync_link(link)
 
     def network_mirror(self):
         """The namespace's mirror of links, addresses and neighbours, made when
@@ -105,7 +170,7 @@ class ControlServer:
             from jool.control.netmirror import NetMirror
             self.mirror = NetMirror(self.netns)
             if self._selector is not None:
-                self._selector.register(self.mirror, selectors.EVENT_READ)
+                self._selector.register(self.mirror, selectors.EVENT_READ, "mirror")
         return self.mirror
 
     def start_dataplane(self, inst):
@@ -177,13 +242,18 @@ class ControlServer:
             req = recv_message(conn)
         except (OSError, ValueError, ConnectionError) as exc:
             log.warning("malformed request dropped: %s", exc)
-            return
+            return False
+        kept = False
         try:
             op = req.get("op")
             if op != "stats.display" and not has_net_admin(pid, uid):
                 raise ControlError(EPERM, "Operation not permitted: root or CAP_NET_ADMIN "
                                           "is required")
-            data = self.dispatch(op, req)
+            if op == "joold.subscribe":
+                data = self.subscribe_joold(conn, req)
+                kept = True
+            else:
+                data = self.dispatch(op, req)
             reply = {"status": 0, "data": data}
         except ControlError as exc:
             reply = {"status": exc.status, "messages": exc.messages}
@@ -198,6 +268,26 @@ class ControlServer:
             send_message(conn, reply)
         except OSError:
             pass
+        if kept:
+            self.attach_joold(conn, req)
+        return kept
+
+    def subscribe_joold(self, conn, req):
+        """A joold's request to carry an instance's sessions (spec/joold.md §4.5,
+        our link instead of netlink); the connection then stays open as its link."""
+        inst = self.instance(req)
+        return {"instance": inst.name, "ss-enabled": bool(inst.values.get("ss-enabled"))}
+
+    def attach_joold(self, conn, req):
+        inst = self.instance(req)
+        link = FrameLink(conn)
+        for old, name in list(self.sync_links.items()):
+            if name == inst.name:
+                log.info("instance %s: a new joold replaces the previous one", name)
+                self.drop_sync_link(old)
+        inst.sync.attach(link)
+        self.sync_links[link] = inst.name
+        self._selector.register(link, selectors.EVENT_READ, "sync")
 
     # ------------------------------------------------------------ operations
 
@@ -278,7 +368,7 @@ class ControlServer:
         return [{"name": i.name, "framework": i.framework} for i in self.instances.values()]
 
     def op_stats_display(self, req):
-        return self.instance(req).stats()
+        return self.instance(req).stats(userspace=bool(req.get("userspace")))
 
     def op_global_display(self, req):
         return self.instance(req).global_display()
@@ -340,6 +430,7 @@ class ControlServer:
         inst = self.instance(req)
         if not inst.values.get("ss-enabled"):
             raise ControlError(EINVAL, "Session synchronization is disabled on this instance.")
+        inst.sync.advertise()
 
 
 # ------------------------------------------------------------------ process

@@ -85,18 +85,43 @@ def decode(data):
     truncated = 1 if len(data) % RECORD_SIZE else 0
     if whole == 0:
         return np.zeros(0, dtype=RECORD), truncated
-    raw = np.frombuffer(data[:whole * RECORD_SIZE], dtype=RECORD)
-    heads = raw.view(_HEADER_VIEW)
-    good = np.ones(whole, dtype=bool)
-    for i, value in enumerate(_EXPECTED_MASKED):
-        good &= (heads[f"h{i}"] & _MASK) == value
-    good &= raw["proto"] <= PROTO_ICMP
-    good &= raw["state"] <= MAX_STATE
-    good &= raw["timer"] <= TIMER_SYN4
-    return raw[good].copy(), int(whole - good.sum()) + truncated
+    records, bad = decode_records(data[:whole * RECORD_SIZE])
+    return records, bad + truncated
 
 
 def records_per_datagram(max_payload):
     """How many records one datagram carries for a ss-max-payload value (§4.4):
     the translator's 32 bytes of headers come off the payload; at least one."""
     return max(1, min((max_payload - 32) // RECORD_SIZE, MAX_DATAGRAM // RECORD_SIZE))
+
+
+def decode_many(datagrams):
+    """decode() over many datagrams at once: (records, rejected). Each datagram
+    is read up to MAX_DATAGRAM bytes and its whole records kept; one vectorized
+    check covers them all."""
+    parts = []
+    rejected = 0
+    for data in datagrams:
+        data = data[:MAX_DATAGRAM]
+        whole = len(data) - len(data) % RECORD_SIZE
+        if whole != len(data):
+            rejected += 1
+        if whole:
+            parts.append(data[:whole] if whole != len(data) else data)
+    if not parts:
+        return np.zeros(0, dtype=RECORD), rejected
+    records, bad = decode_records(b"".join(parts))
+    return records, rejected + bad
+
+
+def decode_records(data):
+    """(records, rejected) of bytes holding whole records only (any number)."""
+    raw = np.frombuffer(data, dtype=RECORD)
+    heads = raw.view(_HEADER_VIEW)
+    good = np.ones(len(raw), dtype=bool)
+    for i, value in enumerate(_EXPECTED_MASKED):
+        good &= (heads[f"h{i}"] & _MASK) == value
+    good &= raw["proto"] <= PROTO_ICMP
+    good &= raw["state"] <= MAX_STATE
+    good &= raw["timer"] <= TIMER_SYN4
+    return raw[good].copy(), int(len(raw) - good.sum())

@@ -20,7 +20,7 @@ from jool.config import globals as gl
 MUTATING = {"instance.add", "instance.remove", "instance.flush", "global.update",
             "pool4.add", "pool4.remove", "pool4.flush", "bib.add", "bib.remove",
             "file.handle", "joold.advertise"}
-STAT_NAMES = list(EXPLANATIONS)
+STAT_NAMES = [name for name in EXPLANATIONS if name.startswith("JSTAT")]
 
 
 class Failure(Exception):
