@@ -78,14 +78,20 @@ class JoolEnv:
                 os.kill(pid, signal.SIGKILL)
 
 
-def load_lab():
-    """tools/lab (a script without .py) as a module: the Lab class of the tests."""
+def load_tool(name):
+    """A script of tools/ (no .py suffix) as a module, under the name tools/lab's
+    own load_tool() gives it, so every loader shares one copy."""
     import importlib.machinery
     import importlib.util
-    name = "jool_tool_lab"
-    if name not in sys.modules:
-        loader = importlib.machinery.SourceFileLoader(name, str(ROOT / "tools" / "lab"))
-        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
-        sys.modules[name] = module
+    modname = "jool_tool_" + name.replace("-", "_")
+    if modname not in sys.modules:
+        loader = importlib.machinery.SourceFileLoader(modname, str(ROOT / "tools" / name))
+        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(modname, loader))
+        sys.modules[modname] = module
         loader.exec_module(module)
-    return sys.modules[name]
+    return sys.modules[modname]
+
+
+def load_lab():
+    """tools/lab as a module: the Lab class of the tests."""
+    return load_tool("lab")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from netns_support import ROOT
+from netns_support import ROOT, load_tool
 
 from jool._fast.tables import Tables
 
@@ -18,15 +18,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
 
 
 def load_halab():
-    import importlib.machinery
-    import importlib.util
-    name = "jool_tool_halab"
-    if name not in sys.modules:
-        loader = importlib.machinery.SourceFileLoader(name, str(ROOT / "tools" / "halab"))
-        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
-        sys.modules[name] = module
-        loader.exec_module(module)
-    return sys.modules[name]
+    return load_tool("halab")
 
 
 # n6 opens UDP sessions: SOURCES source ports x DESTS destination ports, one
@@ -266,18 +258,6 @@ def test_failover_keeps_tcp_and_udp_flows(ha):
 
 
 # ------------------------------------------------------------ load (tools/sync-load)
-
-def load_tool(name):
-    import importlib.machinery
-    import importlib.util
-    modname = "jool_tool_" + name.replace("-", "_")
-    if modname not in sys.modules:
-        loader = importlib.machinery.SourceFileLoader(modname, str(ROOT / "tools" / name))
-        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(modname, loader))
-        sys.modules[modname] = module
-        loader.exec_module(module)
-    return sys.modules[modname]
-
 
 def test_two_hundred_thousand_sessions_a_second_for_ten_seconds(tmp_path, capsys):
     halab = load_halab()
