@@ -89,4 +89,5 @@ cdef enum:
     JDP_NFQ_RECEIVED = 79       # packets handed over by netfilter queues
     JDP_NFQ_ACCEPTED = 80       # ...and given back to the kernel untranslated
     JDP_RX_DROPPED = 81         # frames the kernel dropped for a full ring (PACKET_STATISTICS)
+    JDP_HANDED_BACK = 82        # claimed, not translated, given back to the kernel
     JDP_SLOTS = 96

@@ -128,6 +128,8 @@ cdef class Egress:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
         self.fd4 = self.sock4.fileno()
         self.fd6 = self.sock6.fileno()
+        self.sock_back = None
+        self.fd_back = -1
         self.fd_ll = self.sock_ll.fileno()
 
     def close(self):
@@ -351,6 +353,67 @@ cdef class Egress:
                 sent += rc
                 k += rc
         self.counters[counter] += sent
+        return sent
+
+    # ------------------------------------------------------------ the hand-back link
+
+    def set_hand_back(self, ifname, peer_mac):
+        """Packets handed back leave on ifname (control/kernel.py HANDBACK_TX),
+        addressed to its peer's MAC so the kernel takes them as its own."""
+        cdef int k
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        try:
+            sock.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+        except OSError:
+            pass
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        own = bytes.fromhex(open(f"/sys/class/net/{ifname}/address").read().strip()
+                            .replace(":", ""))
+        peer = bytes.fromhex(peer_mac.replace(":", ""))
+        for k, ethertype in enumerate((b"\x08\x00", b"\x86\xdd")):
+            header = peer + own + ethertype
+            for i in range(ETH_HLEN):
+                self.back_eth[k][i] = header[i]
+        if self.sock_back is not None:
+            self.sock_back.close()
+        self.sock_back = sock
+        self.fd_back = sock.fileno()
+        self.back_ifindex = socket.if_nametoindex(ifname)
+
+    cdef uint32_t hand_back(self, uint8_t** packets, const uint32_t* lengths,
+                            uint32_t n) noexcept nogil:
+        """Gives claimed packets the translator passed to the kernel (nothing
+        without a hand-back link: they stay dropped, counted by their reason)."""
+        cdef mmsghdr msgs[TX_BATCH]
+        cdef iovec iovs[TX_BATCH * 2]
+        cdef sockaddr_ll addrs[TX_BATCH]
+        cdef uint32_t i, k = 0, sent = 0
+        cdef uint8_t v6
+        if self.fd_back < 0:
+            return 0
+        for i in range(n):
+            v6 = 1 if (packets[i][0] >> 4) == 6 else 0
+            memset(&msgs[k], 0, sizeof(mmsghdr))
+            memset(&addrs[k], 0, sizeof(sockaddr_ll))
+            addrs[k].sll_family = AF_PACKET_
+            addrs[k].sll_protocol = htons(0x86DD if v6 else 0x0800)
+            addrs[k].sll_ifindex = self.back_ifindex
+            addrs[k].sll_halen = 6
+            memcpy(addrs[k].sll_addr, self.back_eth[v6], 6)
+            iovs[2 * k].iov_base = self.back_eth[v6]
+            iovs[2 * k].iov_len = ETH_HLEN
+            iovs[2 * k + 1].iov_base = packets[i]
+            iovs[2 * k + 1].iov_len = lengths[i]
+            msgs[k].msg_hdr.msg_name = &addrs[k]
+            msgs[k].msg_hdr.msg_namelen = sizeof(sockaddr_ll)
+            msgs[k].msg_hdr.msg_iov = &iovs[2 * k]
+            msgs[k].msg_hdr.msg_iovlen = 2
+            k += 1
+            if k == TX_BATCH:
+                sent += self.send_all(self.fd_back, msgs, k, JDP_HANDED_BACK)
+                k = 0
+        if k:
+            sent += self.send_all(self.fd_back, msgs, k, JDP_HANDED_BACK)
         return sent
 
     def send(self, packets, uint32_t now):

@@ -23,7 +23,8 @@ cimport numpy as cnp
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy
 
-from jool._fast.packet cimport Out, Ctx, V_TRANSLATED, V_DROP_ICMP
+from jool._fast.packet cimport Out, Ctx, V_TRANSLATED, V_DROP_ICMP, V_PASS
+from jool._fast.checksum cimport sum_bytes, finish
 from jool._fast.pipeline cimport Translator, run_batch
 from jool._fast.atomics cimport jool_fence_acquire, jool_fence_release
 from jool._fast.defrag cimport Reassembler
@@ -217,6 +218,8 @@ cdef class RxRing:
                                 run_batch(ctx, whole, whole_len, &zero, &whole_len, &no_flags,
                                           maps, ports, marks, 1, verdicts, reasons, &o)
                                 tx.transmit(&o, now_ms)
+                                hand_back_passed(tx, <uint8_t*>whole, &zero, &whole_len,
+                                                 &no_flags, verdicts, 1)
                             elif got == -1:
                                 offs[count] = off + hdr.tp_net
                                 lens[count] = hdr.tp_snaplen - (hdr.tp_net - hdr.tp_mac)
@@ -232,6 +235,8 @@ cdef class RxRing:
                                          flags + i, maps, ports, marks, count - i,
                                          verdicts, reasons, &o)
                         tx.transmit(&o, now_ms)
+                        hand_back_passed(tx, block, offs + i, lens + i, flags + i, verdicts,
+                                         done)
                         if done == 0:
                             nospace += 1
                             break
@@ -252,6 +257,56 @@ cdef class RxRing:
             # Room for a whole chunk of the largest outputs (fragments included).
             self._out_buf = np.zeros(CHUNK * 2 * 2048 + (1 << 17), dtype=np.uint8)
         return self._out_buf
+
+
+cdef void complete_checksum(uint8_t* pkt, uint32_t n) noexcept nogil:
+    """A frame from a local sender with checksum offload carries only the
+    pseudo-header sum in its TCP/UDP checksum field: finish it (RFC 1071) before
+    the kernel gets the packet back as if received."""
+    cdef uint32_t l4, field
+    cdef uint8_t proto
+    cdef uint16_t csum
+    if n < 20:
+        return
+    if pkt[0] >> 4 == 4:
+        l4 = (pkt[0] & 0xf) * 4
+        proto = pkt[9]
+    elif pkt[0] >> 4 == 6 and n >= 40:
+        l4 = 40
+        proto = pkt[6]
+    else:
+        return
+    if proto == 6:
+        field = l4 + 16
+    elif proto == 17:
+        field = l4 + 6
+    else:
+        return
+    if field + 2 > n:
+        return
+    csum = finish(sum_bytes(pkt, n, l4, n - l4))
+    if csum == 0 and proto == 17:
+        csum = 0xffff
+    pkt[field] = csum >> 8
+    pkt[field + 1] = csum & 0xff
+
+
+cdef void hand_back_passed(Egress tx, uint8_t* base, const uint32_t* offs,
+                           const uint32_t* lens, const uint8_t* flags,
+                           const uint8_t* verdicts, uint32_t n) noexcept nogil:
+    """The inputs of a chunk the translator passed (V_PASS) go back to the kernel."""
+    cdef uint8_t* packets[CHUNK]
+    cdef uint32_t lengths[CHUNK]
+    cdef uint32_t i, k = 0
+    for i in range(n):
+        if verdicts[i] == V_PASS:
+            packets[k] = base + offs[i]
+            lengths[k] = lens[i]
+            if flags[i] & PARTIAL_CSUM:
+                complete_checksum(packets[k], lengths[k])
+            k += 1
+    if k:
+        tx.hand_back(packets, lengths, k)
 
 
 def wait(rings, int timeout_ms):

@@ -21,6 +21,15 @@ and the pool4 addresses, protocols and ports) is taken out of the kernel's path 
 nftables netdev ingress rules in the table \fBnetdev jool_\fIINSTANCE\fR, installed
 when the instance starts and removed with it. Everything else stays the kernel's:
 ARP and neighbour discovery, the host's own addresses, ports outside pool4.
+.PP
+What the instance claims but does not translate (Jool hands such packets back to
+the host: an echo request to a pool4 address whose identifier no BIB entry maps,
+UDP to a pool4 port without a BIB entry, everything while
+\fBmanually\-enabled\fR is false) is given back to the kernel through the veth
+pair \fBjool\-back\-tx\fR/\fBjool\-back\-rx\fR, made with the instance: frames
+sent on the first arrive on the second, which no claim rule watches (reverse path
+filtering off on it). The counter JOOL_DP_HANDED_BACK (\fBjool stats display
+\-\-userspace\fR) counts them.
 """},
     {"heading": "IPTABLES INSTANCES", "content": r"""
 An instance added with \fB\-\-iptables\fR claims nothing by itself: like Jool's

@@ -148,6 +148,14 @@ class Instance:
         kernel.install(self.name, self.interfaces, self.values["pool6"], self.claims(),
                        self._empty_pool4_addresses())
         self.claimed = True
+        try:
+            kernel.create_handback()
+            self.handback = True
+        except Exception as exc:         # claimed-but-passed traffic then stays dropped
+            import logging
+            logging.getLogger("jool.control").warning(
+                "%s: no hand-back link, untranslatable claimed traffic is dropped: %s",
+                self.name, exc)
 
     def _empty_pool4_addresses(self):
         if not self.translator.pool4.empty:
@@ -209,6 +217,13 @@ class Instance:
             except Exception:
                 pass
             self.claimed = False
+        if getattr(self, "handback", False):
+            from jool.control import kernel
+            try:
+                kernel.remove_handback()
+            except Exception:
+                pass
+            self.handback = False
         counters = getattr(self, "counters", None)
         if counters is not None:
             self.translator = None          # its counters view points into the block

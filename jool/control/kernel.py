@@ -230,7 +230,7 @@ def _run(tool, args, netns=None, stdin=None):
     return done.stdout
 
 
-_PACKAGE = {"nft": "nftables", "ethtool": "ethtool"}
+_PACKAGE = {"nft": "nftables", "ethtool": "ethtool", "ip": "iproute2", "sh": "dash"}
 
 
 def install(instance, interfaces, pool6, pool4_entries, empty=(), netns=None):
@@ -243,6 +243,51 @@ def install(instance, interfaces, pool6, pool4_entries, empty=(), netns=None):
               + claim_ruleset(instance, interfaces, pool6, pool4_entries, empty))
     _run("nft", ["-f", "-"], netns, stdin=script)
     return script
+
+
+# ---------------------------------------------------------------- hand-back link
+#
+# What a --netfilter instance claims but its translator leaves alone (Jool's
+# "untranslatable": a ping to the pool4 address with no BIB entry, UDP to the host
+# on a pool4 port nobody maps, manually-enabled false...) was removed from
+# the kernel's path by the claim rules. Workers give it back through a veth pair:
+# frames sent on HANDBACK_TX arrive on HANDBACK_RX, which no claim rule watches,
+# and the kernel delivers, answers or forwards them as usual (weak host model: the
+# destination address may belong to another interface; rp_filter off on it).
+
+HANDBACK_TX = "jool-back-tx"
+HANDBACK_RX = "jool-back-rx"
+HANDBACK_LINKS = (HANDBACK_TX, HANDBACK_RX)
+
+
+def create_handback(netns=None):
+    """The namespace's hand-back pair, made once (MTU 65535: reassembled datagrams
+    go back whole)."""
+    if HANDBACK_TX in interfaces(netns):
+        return
+    _run("ip", ["link", "add", HANDBACK_TX, "mtu", "65535", "type", "veth", "peer", "name",
+                HANDBACK_RX, "mtu", "65535"], netns)
+    for name in HANDBACK_LINKS:
+        _sysctl(f"net/ipv4/conf/{name}/rp_filter", "0", netns)
+        _sysctl(f"net/ipv6/conf/{name}/accept_ra", "0", netns)
+        _sysctl(f"net/ipv6/conf/{name}/accept_dad", "0", netns)
+        _run("ip", ["link", "set", name, "up"], netns)
+
+
+def remove_handback(netns=None):
+    if HANDBACK_TX in interfaces(netns):
+        _run("ip", ["link", "del", HANDBACK_TX], netns)
+
+
+def _sysctl(path, value, netns=None):
+    if netns is None:
+        try:
+            with open(f"/proc/sys/{path}", "w") as f:
+                f.write(value)
+        except OSError:
+            pass
+    else:
+        _run("sh", ["-c", f"echo {value} > /proc/sys/{path}"], netns)
 
 
 def remove(instance, netns=None):
@@ -319,3 +364,8 @@ def interfaces(netns=None):
                 with open(f"/sys/class/net/{name}/ifindex") as f:
                     links.append((int(f.read()), name))
     return [name for _, name in sorted(links) if name != "lo"]
+
+
+def attachable(names):
+    """The interfaces a --netfilter instance translates on: all but the hand-back pair."""
+    return [name for name in names if name not in HANDBACK_LINKS]

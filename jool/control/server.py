@@ -179,7 +179,8 @@ class ControlServer:
         keeps the control plane alone, for tests)."""
         if os.environ.get("JOOL_DATAPLANE", "1") == "0":
             return
-        interfaces = sorted(i for i in os.listdir("/sys/class/net") if i != "lo")
+        from jool.control.kernel import attachable
+        interfaces = attachable(sorted(i for i in os.listdir("/sys/class/net") if i != "lo"))
         try:
             inst.start_dataplane(interfaces, self.network_mirror().name)
         except Exception:

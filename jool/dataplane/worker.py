@@ -48,6 +48,8 @@ class Worker:
         self.tx = Egress(counters=self.counter_block.row(self.index + 1),
                          cache=net_name is not None)
         self.reassembler = Reassembler()
+        if queue_base is None:
+            self._attach_hand_back()
         self.bpf = doc.get("bpf")
         self.queues = []
         if queue_base is not None:
@@ -89,6 +91,18 @@ class Worker:
             attach(sock, [tuple(i) for i in self.bpf])
 
     _drops_read = 0
+
+    def _attach_hand_back(self):
+        """Claimed packets the translator passes go back to the kernel through the
+        namespace's hand-back pair (control/kernel.py), when there is one."""
+        from jool.control.kernel import HANDBACK_RX, HANDBACK_TX
+        try:
+            with open(f"/sys/class/net/{HANDBACK_RX}/address") as f:
+                peer = f.read().strip()
+            self.tx.set_hand_back(HANDBACK_TX, peer)
+        except OSError as exc:
+            log.warning("worker %d: no hand-back link (%s): passed packets are dropped",
+                        self.index, exc)
 
     def refresh(self, now):
         """Between wakeups: queued next-hop misses, a new configuration generation,
