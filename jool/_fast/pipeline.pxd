@@ -9,6 +9,9 @@ cdef uint32_t run_batch(Ctx* ctx, const uint8_t* inbuf, uint32_t incap,
                         const uint32_t* in_off, const uint32_t* in_len, const uint8_t* in_flags,
                         const uint8_t* map_addr, const uint16_t* map_port, const uint32_t* marks,
                         uint32_t count, uint8_t* verdicts, uint16_t* reasons, Out* o) noexcept nogil
+cdef uint32_t copy_batch(const uint8_t* inbuf, uint32_t incap, const uint32_t* in_off,
+                         const uint32_t* in_len, uint32_t count, uint8_t* verdicts,
+                         Out* o) noexcept nogil
 
 
 cdef class Batch:

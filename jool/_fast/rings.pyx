@@ -25,7 +25,7 @@ from libc.string cimport memset, memcpy
 
 from jool._fast.packet cimport Out, Ctx, V_TRANSLATED, V_DROP_ICMP, V_PASS
 from jool._fast.checksum cimport sum_bytes, finish
-from jool._fast.pipeline cimport Translator, run_batch
+from jool._fast.pipeline cimport Translator, run_batch, copy_batch
 from jool._fast.atomics cimport jool_fence_acquire, jool_fence_release
 from jool._fast.defrag cimport Reassembler
 from jool._fast.egress cimport Egress
@@ -148,9 +148,11 @@ cdef class RxRing:
         self.sock.close()
 
     def drain(self, Translator t, uint32_t now_ms, Egress tx, Reassembler reasm=None,
-              uint32_t max_blocks=64):
+              uint32_t max_blocks=64, bint copy_only=False):
         """Translates and sends every frame of the blocks ready now; returns the
-        number of frames. One call per wakeup: no Python per packet."""
+        number of frames. One call per wakeup: no Python per packet.
+        copy_only: the benchmarks' bare forwarder (tools/bench): every frame's
+        packet is sent on unchanged, nothing translated."""
         cdef uint32_t offs[CHUNK]
         cdef uint32_t lens[CHUNK]
         cdef uint8_t flags[CHUNK]
@@ -168,7 +170,7 @@ cdef class RxRing:
         cdef tpacket_block_desc* desc
         cdef tpacket3_hdr* hdr
         cdef uint8_t* block
-        cdef uint32_t npkts, p, off, frames = 0, blocks = 0, count, i, done
+        cdef uint32_t npkts, p, off, frames = 0, blocks = 0, count, i, done, k
         cdef Ctx* ctx = &t.ctx
         cdef uint64_t truncated = 0, nospace = 0
         cdef const uint8_t* whole
@@ -231,9 +233,16 @@ cdef class RxRing:
                     while i < count:
                         o.n = 0
                         o.used = 0
-                        done = run_batch(ctx, block, self.block_size, offs + i, lens + i,
-                                         flags + i, maps, ports, marks, count - i,
-                                         verdicts, reasons, &o)
+                        if copy_only:
+                            done = copy_batch(block, self.block_size, offs + i, lens + i,
+                                              count - i, verdicts, &o)
+                            for k in range(o.n):
+                                if flags[i + o.rec_input[k]] & PARTIAL_CSUM:
+                                    complete_checksum(o.buf + o.rec_off[k], o.rec_len[k])
+                        else:
+                            done = run_batch(ctx, block, self.block_size, offs + i, lens + i,
+                                             flags + i, maps, ports, marks, count - i,
+                                             verdicts, reasons, &o)
                         tx.transmit(&o, now_ms)
                         hand_back_passed(tx, block, offs + i, lens + i, flags + i, verdicts,
                                          done)

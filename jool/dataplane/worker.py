@@ -164,7 +164,7 @@ def main(config_name, counters_name, index, interfaces, fanout_group, cpu=None,
          net_name=None, queue_base=None):
     """Entry point of a worker process."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s jool-worker: %(message)s")
-    if cpu is not None:
+    if cpu is not None and os.environ.get("JOOL_PIN_WORKERS", "1") != "0":
         try:
             os.sched_setaffinity(0, {cpu})
         except OSError:
