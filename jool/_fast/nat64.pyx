@@ -698,13 +698,11 @@ cdef uint64_t flow_hash(Ctx* ctx, const uint8_t* p, uint32_t n, bint* v6) noexce
     return 0
 
 
-cdef void prefetch_flows(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const uint32_t* in_off,
+cdef void prefetch_slots(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const uint32_t* in_off,
                          const uint32_t* in_len, uint32_t first, uint32_t count,
-                         uint64_t* hashes) noexcept nogil:
-    """Overlaps the cache misses of a window of packets (index slot, then session)
-    instead of taking them one packet after the other. hashes[i] keeps each
-    packet's key hash (0 = none) for its lookup."""
-    cdef bint v6s[PREFETCH_WINDOW]
+                         uint64_t* hashes, bint* v6s) noexcept nogil:
+    """First stage of the batch prefetch (run_batch): the key hashes of a window
+    of packets (hashes[i], 0 = none) and their index slots on their way."""
     cdef uint32_t i
     if count > PREFETCH_WINDOW:
         count = PREFETCH_WINDOW
@@ -714,6 +712,14 @@ cdef void prefetch_flows(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const u
             hashes[i] = flow_hash(ctx, inbuf + in_off[first + i], in_len[first + i], &v6s[i])
             if hashes[i]:
                 prefetch_slot(ctx.tables, v6s[i], hashes[i])
+
+
+cdef void prefetch_sessions(Ctx* ctx, const uint64_t* hashes, const bint* v6s,
+                            uint32_t count) noexcept nogil:
+    """Second stage: the session entries the (by now cached) index slots name."""
+    cdef uint32_t i
+    if count > PREFETCH_WINDOW:
+        count = PREFETCH_WINDOW
     for i in range(count):
         if hashes[i]:
             prefetch_session(ctx.tables, v6s[i], hashes[i])

@@ -32,7 +32,8 @@ from jool._fast.rfc7915 cimport (translate_6to4, translate_4to6, translate_icmp6
                                  translate_icmp4_error, emit_icmp6_error, emit_icmp4_error)
 from jool._fast.nat64 cimport (filtering_and_updating_6, filtering_and_updating_4,
                                error_mapping_6, error_mapping_4, expire_pass, pool4_contains,
-                               notify_stored_syns, prefetch_flows)
+                               notify_stored_syns, prefetch_slots,
+                               prefetch_sessions)
 from jool._fast.tables cimport *
 from jool._fast.tables import PROTO_NAMES, PROTO_NUMBERS, TCP_STATE_NAMES
 from jool._fast.rfc6052 cimport rfc6052_embed
@@ -286,13 +287,32 @@ cdef uint32_t run_batch(Ctx* ctx, const uint8_t* inbuf, uint32_t incap,
     cdef uint8_t version, verdict
     cdef int rc
     cdef Mapping given
-    cdef uint64_t hashes[32]
+    # Three windows of 32 in flight (a software pipeline over the cache misses):
+    # entering window w, the index slots of window w+2 and the sessions of window
+    # w+1 (whose slots arrived meanwhile) are prefetched, so window w's entries are
+    # cached by the time its packets look them up, however large the tables.
+    cdef uint64_t hashes[96]
+    cdef bint v6s[96]
+    cdef uint32_t w, windows = (count + 31) // 32
     for i in range(count):
         ctx.hint = 0
         if ctx.nat != NULL:
             if i % 32 == 0:
-                prefetch_flows(ctx, inbuf, incap, in_off, in_len, i, count - i, hashes)
-            ctx.hint = hashes[i % 32]
+                w = i // 32
+                if w == 0:
+                    prefetch_slots(ctx, inbuf, incap, in_off, in_len, 0, count, hashes, v6s)
+                    if windows > 1:
+                        prefetch_slots(ctx, inbuf, incap, in_off, in_len, 32, count - 32,
+                                       hashes + 32, v6s + 32)
+                    prefetch_sessions(ctx, hashes, v6s, count)
+                if w + 2 < windows:
+                    prefetch_slots(ctx, inbuf, incap, in_off, in_len, (w + 2) * 32,
+                                   count - (w + 2) * 32, hashes + ((w + 2) % 3) * 32,
+                                   v6s + ((w + 2) % 3) * 32)
+                if w + 1 < windows:
+                    prefetch_sessions(ctx, hashes + ((w + 1) % 3) * 32,
+                                      v6s + ((w + 1) % 3) * 32, count - (w + 1) * 32)
+            ctx.hint = hashes[((i // 32) % 3) * 32 + i % 32]
         n = in_len[i]
         if <uint64_t>in_off[i] + n > incap:
             verdicts[i] = V_DROP

@@ -6,6 +6,7 @@ cdef enum:
     NONE = 0xffffffff
     MAX_ENTRIES = 0xfffffe          # indexes hold 24-bit entry numbers
     DIRTY_SHIFT = 6                 # one "changed" word per 64 sessions (session sync)
+    PREFETCH_PROBES = 8             # index slots a batch prefetch looks through
     SO_BYTES = 576                  # a stored SYN is kept up to what an ICMPv4 error quotes
     # session flags
     S_IN_USE = 1

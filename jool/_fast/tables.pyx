@@ -53,7 +53,7 @@ cnp.import_array()
 
 MAGIC = 0x3436544146534f4a      # "JOSFAT64"
 VERSION = 2
-SHM_DIR = "/dev/shm"
+SHM_DIR = os.environ.get("JOOL_SHM_DIR", "/dev/shm")
 DEFAULT_CAPACITY = 1 << 20
 DEFAULT_SO_CAPACITY = 256
 DEFAULT_EVENT_CAPACITY = 1 << 14
@@ -214,10 +214,21 @@ cdef void prefetch_slot(View* t, bint v6, uint64_t h) noexcept nogil:
 
 
 cdef void prefetch_session(View* t, bint v6, uint64_t h) noexcept nogil:
-    """Second stage: the slot is (nearly) there; bring its entry too."""
-    cdef uint32_t w = jool_load32_relaxed(&(t.sess6 if v6 else t.sess4)[home_of(h, t.h.sess_slots)])
-    if w != 0 and (w >> 24) == <uint32_t>(h >> 56) and (w & 0xffffff) <= t.h.sess_cap:
-        jool_prefetch(&t.sess[(w & 0xffffff) - 1])
+    """Second stage: the slot is (nearly) there; bring the entry of the first slot
+    of the probe run whose tag matches. At 4/7 load an entry often sits a slot or
+    two past its home (linear probing), nearly always in the same cache line."""
+    cdef uint32_t* idx = t.sess6 if v6 else t.sess4
+    cdef uint32_t pos = home_of(h, t.h.sess_slots)
+    cdef uint32_t tag = <uint32_t>(h >> 56)
+    cdef uint32_t w, n
+    for n in range(PREFETCH_PROBES):
+        w = jool_load32_relaxed(&idx[pos])
+        if w == 0:
+            return
+        if (w >> 24) == tag and (w & 0xffffff) <= t.h.sess_cap:
+            jool_prefetch(&t.sess[(w & 0xffffff) - 1])
+            return
+        pos = next_slot(pos, t.h.sess_slots)
 
 
 # ---------------------------------------------------------------- sessions
@@ -650,6 +661,10 @@ cdef class Tables:
     def _map(self, int fd, uint64_t size):
         cdef cnp.uint8_t[::1] view
         self._mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        try:
+            self._mm.madvise(mmap.MADV_HUGEPAGE)
+        except (AttributeError, OSError):
+            pass
         self._arr = np.frombuffer(self._mm, dtype=np.uint8)
         view = self._arr
         self.v.h = <Header*>&view[0]
