@@ -60,9 +60,11 @@ class Worker:
         else:
             # A fanout group belongs to one device: interface k of every worker
             # joins group fanout_group + k. Light traffic retires a block per
-            # millisecond however few frames it holds, so many small blocks: 256
-            # of 64 KB buffer a quarter of a second of a descheduled worker.
-            self.rings = [RxRing(name, block_size=1 << 16, block_nr=256,
+            # millisecond however few frames it holds, so many small blocks: 128
+            # of 128 KB buffer an eighth of a second of a descheduled worker, and
+            # a block holds a whole 64 KB super-frame (a frame longer than a
+            # block would be cut, and counted as JOOL_DP_RX_TRUNCATED).
+            self.rings = [RxRing(name, block_size=1 << 17, block_nr=128,
                                  fanout_group=(fanout_group + k) & 0xffff,
                                  bpf=self._attach_bpf)
                           for k, name in enumerate(self.interfaces)]
