@@ -90,4 +90,5 @@ cdef enum:
     JDP_NFQ_ACCEPTED = 80       # ...and given back to the kernel untranslated
     JDP_RX_DROPPED = 81         # frames the kernel dropped for a full ring (PACKET_STATISTICS)
     JDP_HANDED_BACK = 82        # claimed, not translated, given back to the kernel
+    JDP_GSO_SENT = 83           # super-frames handed to the kernel to segment
     JDP_SLOTS = 96

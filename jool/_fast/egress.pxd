@@ -51,6 +51,8 @@ cdef class Egress:
     cdef uint32_t nmiss
     cdef uint32_t pending_ms
     cdef readonly bint cache_enabled
+    cdef readonly object sock_gso   # packet socket with virtio-net headers (super-frames)
+    cdef int fd_gso
     cdef readonly object sock_back
     cdef int fd_back, back_ifindex
     cdef uint8_t back_eth[2][14]    # the hand-back link's headers: IPv4, IPv6
@@ -61,4 +63,6 @@ cdef class Egress:
     cdef void note_miss(self, uint8_t family, const uint8_t* addr, uint32_t now) noexcept nogil
     cdef uint32_t send_kernel(self, mmsghdr* msgs, uint8_t* family, uint32_t n) noexcept nogil
     cdef uint32_t send_all(self, int fd, mmsghdr* msgs, uint32_t n, int counter) noexcept nogil
+    cdef uint32_t send_gso(self, Out* o, uint32_t* records, NextHop** hops,
+                           uint32_t n) noexcept nogil
     cdef uint32_t hand_back(self, uint8_t** packets, const uint32_t* lengths, uint32_t n) noexcept nogil

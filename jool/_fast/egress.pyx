@@ -64,11 +64,16 @@ cdef extern from "<linux/if_packet.h>" nogil:
 
 cdef enum:
     TX_BATCH = 64               # messages per sendmmsg() call
+    VNET_HDR_LEN = 10           # struct virtio_net_hdr
+    VNET_F_NEEDS_CSUM = 1
+    VNET_GSO_TCPV4 = 1
+    VNET_GSO_TCPV6 = 4
     AF_PACKET_ = 17
     ETH_HLEN = 14
 
 SOL_PACKET = 263
 PACKET_QDISC_BYPASS = 20
+PACKET_VNET_HDR = 15
 IPV6_HDRINCL = 36
 DEFAULT_BUCKETS = 1024          # x NH_WAYS entries of 64 bytes: 256 KiB
 
@@ -130,6 +135,20 @@ cdef class Egress:
         self.fd6 = self.sock6.fileno()
         self.sock_back = None
         self.fd_back = -1
+        self.sock_gso = None
+        self.fd_gso = -1
+        gso = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        try:
+            gso.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+            try:
+                gso.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+            except OSError:
+                pass
+            gso.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+            self.sock_gso = gso
+            self.fd_gso = gso.fileno()
+        except OSError:
+            gso.close()
         self.fd_ll = self.sock_ll.fileno()
 
     def close(self):
@@ -260,7 +279,9 @@ cdef class Egress:
         cdef sockaddr_in dst4[TX_BATCH]
         cdef sockaddr_in6 dst6[TX_BATCH]
         cdef uint8_t k_family[TX_BATCH]
-        cdef uint32_t i, n_ll = 0, n_k = 0, sent = 0
+        cdef uint32_t i, n_ll = 0, n_k = 0, sent = 0, n_gso = 0
+        cdef uint32_t gso_recs[TX_BATCH]
+        cdef NextHop* gso_hops[TX_BATCH]
         cdef uint8_t key[16]
         cdef uint8_t family
         cdef uint8_t* pkt
@@ -280,6 +301,19 @@ cdef class Egress:
                 e = self.lookup(family, key, now)
                 if e == NULL:
                     self.note_miss(family, key, now)
+            if o.rec_gso != NULL and o.rec_gso[i] != 0:
+                # A super-frame: only a cached next hop can take it whole (the
+                # kernel's IP path would refuse it); until then TCP retransmits.
+                if e != NULL and e.state == NH_USABLE and self.fd_gso >= 0:
+                    gso_recs[n_gso] = i
+                    gso_hops[n_gso] = e
+                    n_gso += 1
+                    if n_gso == TX_BATCH:
+                        sent += self.send_gso(o, gso_recs, gso_hops, n_gso)
+                        n_gso = 0
+                else:
+                    self.counters[JDP_TX_ERRORS] += 1
+                continue
             if e != NULL and e.state == NH_USABLE and length <= e.mtu:
                 memset(&ll_msgs[n_ll], 0, sizeof(mmsghdr))
                 memset(&ll_addrs[n_ll], 0, sizeof(sockaddr_ll))
@@ -323,6 +357,8 @@ cdef class Egress:
                 if n_k == TX_BATCH:
                     sent += self.send_kernel(k_msgs, k_family, n_k)
                     n_k = 0
+        if n_gso:
+            sent += self.send_gso(o, gso_recs, gso_hops, n_gso)
         if n_ll:
             sent += self.send_all(self.fd_ll, ll_msgs, n_ll, JDP_TX_CACHED)
         if n_k:
@@ -354,6 +390,59 @@ cdef class Egress:
                 k += rc
         self.counters[counter] += sent
         return sent
+
+    cdef uint32_t send_gso(self, Out* o, uint32_t* records, NextHop** hops,
+                           uint32_t n) noexcept nogil:
+        """Super-frames on the virtio-net-header socket: the kernel (or the
+        peer, for veth) cuts them into segments of gso_size and fills in each
+        segment's TCP checksum from the pseudo-header sum the translator left."""
+        cdef mmsghdr msgs[TX_BATCH]
+        cdef iovec iovs[TX_BATCH * 3]
+        cdef sockaddr_ll addrs[TX_BATCH]
+        cdef uint8_t vnet[TX_BATCH][VNET_HDR_LEN]
+        cdef uint32_t k, r, iphl, thl
+        cdef uint16_t v
+        cdef uint8_t* pkt
+        cdef uint8_t family
+        for k in range(n):
+            r = records[k]
+            pkt = o.buf + o.rec_off[r]
+            family = o.rec_kind[r] & 0xf
+            iphl = 20 if family == 4 else 40
+            thl = (pkt[iphl + 12] >> 4) * 4
+            vnet[k][0] = VNET_F_NEEDS_CSUM
+            vnet[k][1] = VNET_GSO_TCPV4 if family == 4 else VNET_GSO_TCPV6
+            v = ETH_HLEN + iphl + thl                   # hdr_len
+            memcpy(&vnet[k][2], &v, 2)
+            v = o.rec_gso[r]                            # gso_size
+            memcpy(&vnet[k][4], &v, 2)
+            v = ETH_HLEN + iphl                         # csum_start
+            memcpy(&vnet[k][6], &v, 2)
+            v = 16                                      # csum_offset (TCP)
+            memcpy(&vnet[k][8], &v, 2)
+            memset(&msgs[k], 0, sizeof(mmsghdr))
+            memset(&addrs[k], 0, sizeof(sockaddr_ll))
+            addrs[k].sll_family = AF_PACKET_
+            addrs[k].sll_protocol = htons(0x0800 if family == 4 else 0x86DD)
+            addrs[k].sll_ifindex = hops[k].ifindex
+            addrs[k].sll_halen = 6
+            memcpy(addrs[k].sll_addr, hops[k].eth, 6)
+            iovs[3 * k].iov_base = vnet[k]
+            iovs[3 * k].iov_len = VNET_HDR_LEN
+            iovs[3 * k + 1].iov_base = hops[k].eth
+            iovs[3 * k + 1].iov_len = ETH_HLEN
+            iovs[3 * k + 2].iov_base = pkt
+            iovs[3 * k + 2].iov_len = o.rec_len[r]
+            msgs[k].msg_hdr.msg_name = &addrs[k]
+            msgs[k].msg_hdr.msg_namelen = sizeof(sockaddr_ll)
+            msgs[k].msg_hdr.msg_iov = &iovs[3 * k]
+            msgs[k].msg_hdr.msg_iovlen = 3
+        return self.send_all(self.fd_gso, msgs, n, JDP_GSO_SENT)
+
+    @property
+    def gso_ready(self):
+        """Whether super-frames can be handed to the kernel whole."""
+        return self.fd_gso >= 0
 
     # ------------------------------------------------------------ the hand-back link
 

@@ -585,6 +585,8 @@ cdef int emit_probe(Ctx* ctx, const Session* s, Out* o) noexcept nogil:
     o.rec_len[o.n] = 60
     o.rec_input[o.n] = 0xffffffff
     o.rec_kind[o.n] = OUT_IPV6
+    if o.rec_gso != NULL:
+        o.rec_gso[o.n] = 0
     o.n += 1
     o.used += 60
     return 0

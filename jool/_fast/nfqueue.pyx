@@ -176,6 +176,7 @@ cdef class NfQueue:
         o.rec_len = out_len
         o.rec_input = out_input
         o.rec_kind = out_kind
+        o.rec_gso = NULL
         o.max_n = OUT_RECORDS
         if t.tables is not None:
             t.ctx.tables = t.tables.view()

@@ -31,6 +31,7 @@ cdef enum:
     OUT_IPV6 = 0x06
     OUT_ICMP4_ERROR = 0x14
     OUT_ICMP6_ERROR = 0x16
+    OUT_GSO = 0x80              # flag: a TCP super-frame for the kernel to segment
 
 cdef inline int drop(int counter) noexcept nogil:
     return (V_DROP << 8) | counter
@@ -107,6 +108,8 @@ cdef struct Out:
     uint32_t* rec_len
     uint32_t* rec_input
     uint8_t* rec_kind
+    uint16_t* rec_gso               # per record: segment size of a GSO frame, 0 = a plain
+                                    # packet; NULL = the caller sends no GSO frames
     uint32_t n
     uint32_t max_n
     uint32_t input_index
@@ -159,3 +162,6 @@ cdef struct Ctx:
     bint hairpin                # second pass of a hairpinned packet: TTL kept (spec §13)
     uint64_t hint               # the session-index hash the batch prefetch computed, 0 = none
     bint reassembled            # the packet was put together from IPv6 fragments
+    const uint16_t* in_gso      # per input: the super-frame's segment size (virtio-net
+                                # header), 0 = none; NULL = no input is a super-frame
+    uint16_t gso_size           # the current input's

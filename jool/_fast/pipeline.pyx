@@ -189,6 +189,8 @@ cdef int handle_hairpinning(Ctx* ctx, uint32_t rec, Out* o) noexcept nogil:
         o.rec_len[i - 1] = o.rec_len[i]
         o.rec_input[i - 1] = o.rec_input[i]
         o.rec_kind[i - 1] = o.rec_kind[i]
+        if o.rec_gso != NULL:
+            o.rec_gso[i - 1] = o.rec_gso[i]
     o.n -= 1
     o.used -= qlen
     return rc
@@ -328,6 +330,7 @@ cdef uint32_t run_batch(Ctx* ctx, const uint8_t* inbuf, uint32_t incap,
         given.port = map_port[i]
         ctx.mark = marks[i]
         ctx.reassembled = (in_flags[i] & REASSEMBLED) != 0
+        ctx.gso_size = ctx.in_gso[i] if ctx.in_gso != NULL else 0
         if version == 6:
             if not cfg.enabled:
                 rc = pass_up(JSTAT_XLATOR_DISABLED)
@@ -387,6 +390,8 @@ cdef uint32_t copy_batch(const uint8_t* inbuf, uint32_t incap, const uint32_t* i
         o.rec_len[o.n] = n
         o.rec_input[o.n] = i
         o.rec_kind[o.n] = rd8(inbuf, incap, in_off[i]) >> 4
+        if o.rec_gso != NULL:
+            o.rec_gso[o.n] = 0
         o.n += 1
         o.used += n
         verdicts[i] = V_TRANSLATED
@@ -518,6 +523,8 @@ cdef class Translator:
                              empty_pool4_addr=empty_pool4_addr if empty_pool4_addr else own4)
         self._single = Batch(1, 65536 + 64, 128 * 1024, 64)
         self.ctx.next_ip_id = 1
+        self.ctx.in_gso = NULL
+        self.ctx.gso_size = 0
 
     # ------------------------------------------------------------ configuration
 
@@ -903,6 +910,7 @@ cdef class Translator:
         o.rec_len = &out_len[0]
         o.rec_input = &out_input[0]
         o.rec_kind = &out_kind[0]
+        o.rec_gso = NULL
         o.max_n = out_off.shape[0]
         o.n = b.out_count
         o.used = 0 if o.n == 0 else out_off[o.n - 1] + out_len[o.n - 1]

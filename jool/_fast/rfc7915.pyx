@@ -45,6 +45,8 @@ cdef inline void commit(Out* o, uint32_t length, uint8_t kind) noexcept nogil:
     o.rec_len[o.n] = length
     o.rec_input[o.n] = o.input_index
     o.rec_kind[o.n] = kind
+    if o.rec_gso != NULL:
+        o.rec_gso[o.n] = 0
     o.n += 1
     o.used += length
 
@@ -286,6 +288,53 @@ cdef int segment_tcp(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* inf
         pos += n
     return 0
 
+cdef int gso_tcp(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* info, bint to4,
+                 const uint8_t* src, const uint8_t* dst, uint16_t new_port,
+                 uint8_t tos_or_tc, uint8_t ttl, uint32_t mtu, Out* o) noexcept nogil:
+    """A TCP super-frame (GSO/GRO) translated once and handed on whole, for the
+    kernel to cut into segments of at most ctx.gso_size bytes (fewer when the
+    other side's MTU needs it): one copy, no checksum over the payload. The TCP
+    checksum field carries the new pseudo-header sum, as CHECKSUM_PARTIAL wants."""
+    cdef uint32_t thl = (rd8(p, cap, info.l4 + 12) >> 4) * 4
+    cdef uint32_t iphl = 20 if to4 else 40
+    cdef uint32_t payload = info.end - info.l4 - thl
+    cdef uint32_t total = iphl + thl + payload
+    cdef uint32_t mss = ctx.gso_size, nseg, wcap
+    cdef uint8_t* w
+    if thl < 20 or mtu <= iphl + thl + 8:
+        return drop(JSTAT_PKT_TOO_BIG)
+    if mss > mtu - iphl - thl:
+        mss = mtu - iphl - thl
+    if (to4 and total > 0xffff) or (not to4 and thl + payload > 0xffff):
+        return segment_tcp(ctx, p, cap, info, to4, src, dst, new_port, tos_or_tc, ttl, mtu, o)
+    if o.n + 1 > o.max_n or total > o.cap - o.used:
+        return no_space()
+    nseg = (payload + mss - 1) // mss
+    w = o.buf + o.used
+    wcap = o.cap - o.used
+    if to4:
+        put_ipv4(w, wcap, total, tos_or_tc, <uint16_t>ctx.next_ip_id, 0x4000, ttl, PROTO_TCP,
+                 src, dst)
+        ctx.next_ip_id += nseg          # the segments take consecutive identifications
+    else:
+        put_ipv6(w, wcap, tos_or_tc, thl + payload, PROTO_TCP, ttl, src, dst)
+    copy(w, wcap, iphl, p, cap, info.l4, thl + payload)
+    if to4:
+        wr16(w, wcap, iphl, new_port)
+    else:
+        wr16(w, wcap, iphl + 2, new_port)
+    wr16(w, wcap, iphl + 16, add(add(addr_sum(src, 4 if to4 else 16),
+                                     addr_sum(dst, 4 if to4 else 16)),
+                                 pseudo_rest(thl + payload, PROTO_TCP)))
+    commit(o, total, (OUT_IPV4 if to4 else OUT_IPV6) | OUT_GSO)
+    o.rec_gso[o.n - 1] = <uint16_t>mss
+    return 0
+
+
+cdef inline bint gso_possible(Ctx* ctx, Out* o) noexcept nogil:
+    return ctx.gso_size != 0 and o.rec_gso != NULL
+
+
 # ---------------------------------------------------------------- 6 -> 4
 
 cdef int translate_6to4(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* in6,
@@ -308,6 +357,9 @@ cdef int translate_6to4(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* 
             and total > cfg.mtu4_out:
         load(dst6, 16, p, cap, in6.start + 24)
         rfc6052_extract(&cfg.pool6, dst6, dst4)
+        if gso_possible(ctx, o):
+            return gso_tcp(ctx, p, cap, in6, True, m.addr, dst4, m.port,
+                           tos_6to4(cfg, in6.tos), in6.ttl - 1, cfg.mtu4_out, o)
         return segment_tcp(ctx, p, cap, in6, True, m.addr, dst4, m.port,
                            tos_6to4(cfg, in6.tos), in6.ttl - 1, cfg.mtu4_out, o)
     if ctx.reassembled and total > cfg.mtu4_out:
@@ -429,6 +481,9 @@ cdef int translate_4to6(Ctx* ctx, const uint8_t* p, uint32_t cap, const IPInfo* 
             and total > cfg.mtu6_out:
         load(src4, 4, p, cap, in4.start + 12)
         rfc6052_embed(&cfg.pool6, src4, src6)
+        if gso_possible(ctx, o):
+            return gso_tcp(ctx, p, cap, in4, False, src6, m.addr, m.port,
+                           tclass_4to6(cfg, in4.tos), ttl, cfg.mtu6_out, o)
         return segment_tcp(ctx, p, cap, in4, False, src6, m.addr, m.port,
                            tclass_4to6(cfg, in4.tos), ttl, cfg.mtu6_out, o)
     if in4.df:

@@ -70,6 +70,7 @@ cdef extern from "<linux/if_packet.h>" nogil:
 SOL_PACKET = 263
 PACKET_RX_RING = 5
 PACKET_STATISTICS = 6
+PACKET_VNET_HDR = 15
 PACKET_VERSION = 10
 PACKET_FANOUT = 18
 PACKET_IGNORE_OUTGOING = 23
@@ -80,6 +81,9 @@ ETH_P_ALL = 0x0003
 
 cdef enum:
     CHUNK = 256                 # frames handed to the translator per call
+    VNET_HDR_LEN = 10           # struct virtio_net_hdr, in front of the frame
+    VNET_GSO_TCPV4 = 1
+    VNET_GSO_TCPV6 = 4
     PARTIAL_CSUM = 1
 
 
@@ -90,10 +94,11 @@ cdef class RxRing:
     cdef uint8_t* base
     cdef uint32_t block_size, block_nr, current
     cdef readonly int fd
+    cdef readonly bint vnet         # frames carry a virtio-net header (super-frame info)
 
     def __init__(self, ifname, uint32_t block_size=1 << 16, uint32_t block_nr=128,
                  uint32_t frame_size=2048, fanout_group=None, bpf=None,
-                 uint32_t retire_ms=1):
+                 uint32_t retire_ms=1, bint vnet=False):
         cdef cnp.uint8_t[::1] view
         self.ifname = ifname
         # Protocol 0: the socket receives nothing until bind(), by which time the
@@ -102,6 +107,10 @@ cdef class RxRing:
         try:
             if bpf is not None:
                 bpf(sock)           # filter before bind: no unfiltered frame gets queued
+            if vnet:
+                # Super-frames (GSO from a local sender, GRO) then tell their
+                # segment size: translated once, the kernel cuts them up again.
+                sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
             sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
             try:
                 sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
@@ -130,6 +139,7 @@ cdef class RxRing:
         self.block_size = block_size
         self.block_nr = block_nr
         self.current = 0
+        self.vnet = vnet
 
     def dropped(self):
         """Frames the kernel dropped for want of ring space since the last call
@@ -166,6 +176,10 @@ cdef class RxRing:
         cdef uint32_t out_len[CHUNK * 8]
         cdef uint32_t out_input[CHUNK * 8]
         cdef uint8_t out_kind[CHUNK * 8]
+        cdef uint16_t out_gso[CHUNK * 8]
+        cdef uint16_t gsos[CHUNK]
+        cdef const uint8_t* vh
+        cdef uint8_t gso_type
         cdef Out o
         cdef tpacket_block_desc* desc
         cdef tpacket3_hdr* hdr
@@ -188,6 +202,7 @@ cdef class RxRing:
         o.rec_input = out_input
         o.rec_kind = out_kind
         o.max_n = CHUNK * 8
+        o.rec_gso = out_gso if (self.vnet and tx.fd_gso >= 0) else NULL
         if t.tables is not None:
             t.ctx.tables = t.tables.view()
         ctx.now = now_ms
@@ -215,6 +230,7 @@ cdef class RxRing:
                                                 now_ms, &whole, &whole_len)
                             if got == 1:
                                 # A datagram is whole: translate and send it now.
+                                ctx.in_gso = NULL
                                 o.n = 0
                                 o.used = 0
                                 run_batch(ctx, whole, whole_len, &zero, &whole_len, &no_flags,
@@ -226,6 +242,12 @@ cdef class RxRing:
                                 offs[count] = off + hdr.tp_net
                                 lens[count] = hdr.tp_snaplen - (hdr.tp_net - hdr.tp_mac)
                                 flags[count] = PARTIAL_CSUM if hdr.tp_status & TP_STATUS_CSUMNOTREADY else 0
+                                gsos[count] = 0
+                                if self.vnet and hdr.tp_mac >= VNET_HDR_LEN:
+                                    vh = block + off + hdr.tp_mac - VNET_HDR_LEN
+                                    gso_type = vh[1] & 0x7f         # bit 7: ECN
+                                    if gso_type == VNET_GSO_TCPV4 or gso_type == VNET_GSO_TCPV6:
+                                        memcpy(&gsos[count], vh + 4, 2)
                                 count += 1
                         off += hdr.tp_next_offset
                         p += 1
@@ -233,6 +255,7 @@ cdef class RxRing:
                     while i < count:
                         o.n = 0
                         o.used = 0
+                        ctx.in_gso = gsos + i if self.vnet else NULL
                         if copy_only:
                             done = copy_batch(block, self.block_size, offs + i, lens + i,
                                               count - i, verdicts, &o)
@@ -255,6 +278,7 @@ cdef class RxRing:
                 desc.hdr.bh1.block_status = TP_STATUS_KERNEL
                 self.current = (self.current + 1) % self.block_nr
                 blocks += 1
+        ctx.in_gso = NULL
         tx.counters[JDP_RX_FRAMES] += frames + truncated
         tx.counters[JDP_RX_TRUNCATED] += truncated
         tx.counters[JDP_NO_SPACE] += nospace

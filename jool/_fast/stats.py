@@ -78,7 +78,7 @@ COUNTER_NAMES = (
 COUNTER_IDS = {name: i for i, name in enumerate(COUNTER_NAMES, 1)}
 
 
-# The dataplane's own counters (slots 70-82 of the same rows; counters.pxd JDP_*).
+# The dataplane's own counters (slots 70-83 of the same rows; counters.pxd JDP_*).
 # They are ours, not Jool's: `jool stats display` keeps to COUNTER_NAMES.
 DATAPLANE_COUNTER_NAMES = (
     "JOOL_DP_RX_FRAMES",
@@ -94,6 +94,7 @@ DATAPLANE_COUNTER_NAMES = (
     "JOOL_DP_NFQ_ACCEPTED",
     "JOOL_DP_RX_DROPPED",
     "JOOL_DP_HANDED_BACK",
+    "JOOL_DP_GSO_SENT",
 )
 DATAPLANE_FIRST_SLOT = 70
 

@@ -126,7 +126,7 @@ class Instance:
         import logging
         for ifname in self.interfaces:
             try:
-                changed = kernel.disable_offloads(ifname)
+                changed = kernel.disable_offloads(ifname, keep_send=kernel.gso_enabled())
                 if changed:
                     logging.getLogger("jool.control").info(
                         "%s: turned off %s on %s", self.name, ", ".join(changed), ifname)

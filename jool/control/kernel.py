@@ -41,8 +41,16 @@ NFT_TIMEOUT = 30
 EMPTY_POOL4_PORTS = (61001, 65535)
 ICMP4_ERROR_TYPES = ("destination-unreachable", "source-quench", "redirect",
                      "time-exceeded", "parameter-problem")
-OFFLOADS = ("generic-receive-offload", "large-receive-offload", "rx-gro-hw",
-            "generic-segmentation-offload", "tcp-segmentation-offload")
+RECEIVE_OFFLOADS = ("generic-receive-offload", "large-receive-offload", "rx-gro-hw")
+SEND_OFFLOADS = ("generic-segmentation-offload", "tcp-segmentation-offload")
+OFFLOADS = RECEIVE_OFFLOADS + SEND_OFFLOADS
+
+
+def gso_enabled():
+    """Super-frames translated once and handed on whole (workers read virtio-net
+    headers, egress writes them); JOOL_GSO=0 turns it off: super-frames are then
+    cut into segments in user space, and TSO/GSO go off on the interfaces too."""
+    return os.environ.get("JOOL_GSO", "1") != "0"
 
 
 class KernelRulesError(RuntimeError):
@@ -323,12 +331,15 @@ def _features(ifname, netns):
     return feats
 
 
-def disable_offloads(ifname, netns=None):
-    """Turns GRO/LRO (receive super-frames) and GSO/TSO off on ifname. Returns the
-    features that were on and are now off, for the log."""
+def disable_offloads(ifname, netns=None, keep_send=False):
+    """Turns GRO/LRO (receive super-frames) and, unless keep_send, GSO/TSO off on
+    ifname. Returns the features that were on and are now off, for the log.
+    keep_send: the workers hand super-frames on whole, so the device may carry
+    them (veth passes them to its peer as they are)."""
     _check_ifname(ifname)
     before = _features(ifname, netns)
-    wanted = [f for f in OFFLOADS if f in before and before[f][0] and not before[f][1]]
+    features = RECEIVE_OFFLOADS if keep_send else OFFLOADS
+    wanted = [f for f in features if f in before and before[f][0] and not before[f][1]]
     if not wanted:
         return []
     args = ["-K", ifname]

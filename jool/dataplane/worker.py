@@ -64,7 +64,9 @@ class Worker:
             # of 128 KB buffer an eighth of a second of a descheduled worker, and
             # a block holds a whole 64 KB super-frame (a frame longer than a
             # block would be cut, and counted as JOOL_DP_RX_TRUNCATED).
-            self.rings = [RxRing(name, block_size=1 << 17, block_nr=128,
+            from jool.control.kernel import gso_enabled
+            vnet = gso_enabled() and self.tx.gso_ready
+            self.rings = [RxRing(name, block_size=1 << 17, block_nr=128, vnet=vnet,
                                  fanout_group=(fanout_group + k) & 0xffff,
                                  bpf=self._attach_bpf)
                           for k, name in enumerate(self.interfaces)]
