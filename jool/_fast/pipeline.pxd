@@ -16,7 +16,7 @@ cdef uint32_t copy_batch(const uint8_t* inbuf, uint32_t incap, const uint32_t* i
 
 cdef class Batch:
     cdef readonly object input, in_offset, in_length, in_flags, in_mark, map_addr, map_port
-    cdef readonly object verdict, reason
+    cdef readonly object verdict, reason, in_gso, out_gso
     cdef readonly object out, out_offset, out_length, out_input, out_kind
     cdef public uint32_t count
     cdef readonly uint32_t out_count

@@ -75,6 +75,8 @@ class OutKind(IntEnum):
     IPV6 = OUT_IPV6
     ICMP4_ERROR = OUT_ICMP4_ERROR
     ICMP6_ERROR = OUT_ICMP6_ERROR
+    GSO_IPV4 = OUT_IPV4 | OUT_GSO       # a TCP super-frame for the kernel to segment
+    GSO_IPV6 = OUT_IPV6 | OUT_GSO
 
 
 def bounds_violations():
@@ -415,6 +417,7 @@ cdef class Batch:
         self.map_port = np.zeros(capacity, dtype=np.uint16)
         self.verdict = np.zeros(capacity, dtype=np.uint8)
         self.reason = np.zeros(capacity, dtype=np.uint16)
+        self.in_gso = np.zeros(capacity, dtype=np.uint16)
         if max_outputs == 0:
             max_outputs = capacity * 8
         self.out = np.zeros(out_bytes, dtype=np.uint8)
@@ -422,6 +425,7 @@ cdef class Batch:
         self.out_length = np.zeros(max_outputs, dtype=np.uint32)
         self.out_input = np.zeros(max_outputs, dtype=np.uint32)
         self.out_kind = np.zeros(max_outputs, dtype=np.uint8)
+        self.out_gso = np.zeros(max_outputs, dtype=np.uint16)
         self.clear()
 
     def clear(self):
@@ -430,8 +434,9 @@ cdef class Batch:
         self.out_count = 0
 
     def add(self, packet, map_addr=None, int map_port=0, bint partial_csum=False,
-            uint32_t mark=0, bint reassembled=False):
-        """Appends one packet (a convenience for tests and tools)."""
+            uint32_t mark=0, bint reassembled=False, uint16_t gso_size=0):
+        """Appends one packet (a convenience for tests and tools). gso_size: the
+        packet is a TCP super-frame of segments of that size (run(gso=True))."""
         cdef bytes data = bytes(packet)
         cdef uint32_t n = len(data)
         if self.count >= self.capacity or self.fill + n > len(self.input):
@@ -444,6 +449,7 @@ cdef class Batch:
         self.map_addr[self.count] = np.frombuffer(_mapping_bytes(map_addr), dtype=np.uint8)
         self.map_port[self.count] = map_port
         self.in_mark[self.count] = mark
+        self.in_gso[self.count] = gso_size
         self.fill += n
         self.count += 1
         return self.count - 1
@@ -871,9 +877,12 @@ cdef class Translator:
 
     # ------------------------------------------------------------ packets
 
-    def run(self, Batch b not None, uint32_t now_ms=0):
+    def run(self, Batch b not None, uint32_t now_ms=0, bint gso=False):
         """Translates b.count packets of b with the GIL released; returns how many
-        were processed. Outputs are appended after those already in b."""
+        were processed. Outputs are appended after those already in b.
+        gso: inputs with b.in_gso set are super-frames that may leave whole, as
+        outputs with OutKind flag GSO and b.out_gso their segment size (a worker
+        whose egress writes virtio-net headers); else they are cut into segments."""
         cdef cnp.uint8_t[::1] inbuf = b.input
         cdef cnp.uint32_t[::1] in_off = b.in_offset
         cdef cnp.uint32_t[::1] in_len = b.in_length
@@ -883,11 +892,16 @@ cdef class Translator:
         cdef cnp.uint16_t[::1] map_port = b.map_port
         cdef cnp.uint8_t[::1] verdicts = b.verdict
         cdef cnp.uint16_t[::1] reasons = b.reason
+        cdef cnp.uint16_t[::1] in_gso = b.in_gso
+        cdef cnp.uint16_t[::1] out_gso = b.out_gso
         cdef Out o
         cdef uint32_t done, count = b.count
         if count > b.capacity:
             raise ValueError("count exceeds the batch capacity")
         self._bind_out(b, &o)
+        if gso:
+            o.rec_gso = &out_gso[0]
+            self.ctx.in_gso = &in_gso[0]
         if self.tables is not None:
             self.ctx.tables = self.tables.view()
         self.ctx.now = now_ms
@@ -895,6 +909,7 @@ cdef class Translator:
             done = run_batch(&self.ctx, &inbuf[0], inbuf.shape[0], &in_off[0], &in_len[0],
                              &in_flags[0], &map_addr[0, 0], &map_port[0], &in_mark[0], count,
                              &verdicts[0], &reasons[0], &o)
+        self.ctx.in_gso = NULL
         b.out_count = o.n
         return done
 
