@@ -91,4 +91,5 @@ cdef enum:
     JDP_RX_DROPPED = 81         # frames the kernel dropped for a full ring (PACKET_STATISTICS)
     JDP_HANDED_BACK = 82        # claimed, not translated, given back to the kernel
     JDP_GSO_SENT = 83           # super-frames handed to the kernel to segment
+    JDP_COALESCED = 84          # segments merged into super-frames (software GRO)
     JDP_SLOTS = 96

@@ -24,12 +24,13 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy
 
 from jool._fast.packet cimport Out, Ctx, V_TRANSLATED, V_DROP_ICMP, V_PASS
-from jool._fast.checksum cimport sum_bytes, finish
+from jool._fast.checksum cimport sum_bytes, finish, add
+from libc.string cimport memcmp
 from jool._fast.pipeline cimport Translator, run_batch, copy_batch
 from jool._fast.atomics cimport jool_fence_acquire, jool_fence_release
 from jool._fast.defrag cimport Reassembler
 from jool._fast.egress cimport Egress
-from jool._fast.counters cimport JDP_RX_FRAMES, JDP_RX_TRUNCATED, JDP_NO_SPACE
+from jool._fast.counters cimport JDP_RX_FRAMES, JDP_RX_TRUNCATED, JDP_NO_SPACE, JDP_COALESCED
 
 cnp.import_array()
 
@@ -84,6 +85,8 @@ cdef enum:
     VNET_HDR_LEN = 10           # struct virtio_net_hdr, in front of the frame
     VNET_GSO_TCPV4 = 1
     VNET_GSO_TCPV6 = 4
+    MERGE_MAX = 65000           # bytes of one coalesced super-frame, headers included
+    MERGE_FRAMES = 44
     PARTIAL_CSUM = 1
 
 
@@ -184,7 +187,13 @@ cdef class RxRing:
         cdef tpacket_block_desc* desc
         cdef tpacket3_hdr* hdr
         cdef uint8_t* block
-        cdef uint32_t npkts, p, off, frames = 0, blocks = 0, count, i, done, k
+        cdef uint32_t npkts, p, off, frames = 0, blocks = 0, count, i, done, k, j, end, run
+        cdef uint32_t merged_len
+        cdef uint16_t merged_gso
+        cdef uint8_t partial_flag = PARTIAL_CSUM
+        cdef uint64_t coalesced = 0
+        cdef cnp.uint8_t[::1] scratch_view = self._scratch_buffer()
+        cdef uint8_t* scratch = &scratch_view[0]
         cdef Ctx* ctx = &t.ctx
         cdef uint64_t truncated = 0, nospace = 0
         cdef const uint8_t* whole
@@ -203,6 +212,8 @@ cdef class RxRing:
         o.rec_kind = out_kind
         o.max_n = CHUNK * 8
         o.rec_gso = out_gso if (self.vnet and tx.fd_gso >= 0) else NULL
+        # Software GRO: only worth it when the result can leave whole.
+        cdef bint coalesce = o.rec_gso != NULL and not copy_only
         if t.tables is not None:
             t.ctx.tables = t.tables.view()
         ctx.now = now_ms
@@ -253,26 +264,54 @@ cdef class RxRing:
                         p += 1
                     i = 0
                     while i < count:
-                        o.n = 0
-                        o.used = 0
-                        ctx.in_gso = gsos + i if self.vnet else NULL
-                        if copy_only:
-                            done = copy_batch(block, self.block_size, offs + i, lens + i,
-                                              count - i, verdicts, &o)
-                            for k in range(o.n):
-                                if flags[i + o.rec_input[k]] & PARTIAL_CSUM:
-                                    complete_checksum(o.buf + o.rec_off[k], o.rec_len[k])
-                        else:
-                            done = run_batch(ctx, block, self.block_size, offs + i, lens + i,
-                                             flags + i, maps, ports, marks, count - i,
-                                             verdicts, reasons, &o)
-                        tx.transmit(&o, now_ms)
-                        hand_back_passed(tx, block, offs + i, lens + i, flags + i, verdicts,
-                                         done)
-                        if done == 0:
-                            nospace += 1
-                            break
-                        i += done
+                        # The next run of one TCP stream's segments to send as a
+                        # single super-frame (coalesce_run), and what precedes it.
+                        j = count
+                        run = 0
+                        if coalesce:
+                            j = i
+                            while j < count:
+                                run = coalesce_run(block, offs, lens, flags, gsos, j, count)
+                                if run >= 2:
+                                    break
+                                j += 1
+                        end = j
+                        while i < end:
+                            o.n = 0
+                            o.used = 0
+                            ctx.in_gso = gsos + i if self.vnet else NULL
+                            if copy_only:
+                                done = copy_batch(block, self.block_size, offs + i, lens + i,
+                                                  end - i, verdicts, &o)
+                                for k in range(o.n):
+                                    if flags[i + o.rec_input[k]] & PARTIAL_CSUM:
+                                        complete_checksum(o.buf + o.rec_off[k], o.rec_len[k])
+                            else:
+                                done = run_batch(ctx, block, self.block_size, offs + i, lens + i,
+                                                 flags + i, maps, ports, marks, end - i,
+                                                 verdicts, reasons, &o)
+                            tx.transmit(&o, now_ms)
+                            hand_back_passed(tx, block, offs + i, lens + i, flags + i, verdicts,
+                                             done)
+                            if done == 0:
+                                nospace += 1
+                                i = end
+                                break
+                            i += done
+                        if run >= 2 and j < count:
+                            merged_len = merge_run(block, offs, lens, j, run, scratch,
+                                                   &merged_gso)
+                            o.n = 0
+                            o.used = 0
+                            ctx.in_gso = &merged_gso
+                            run_batch(ctx, scratch, merged_len, &zero, &merged_len,
+                                      &partial_flag, maps, ports, marks, 1, verdicts, reasons,
+                                      &o)
+                            tx.transmit(&o, now_ms)
+                            hand_back_passed(tx, scratch, &zero, &merged_len, &partial_flag,
+                                             verdicts, 1)
+                            coalesced += run
+                            i = j + run
                     frames += count
                 jool_fence_release()
                 desc.hdr.bh1.block_status = TP_STATUS_KERNEL
@@ -282,7 +321,14 @@ cdef class RxRing:
         tx.counters[JDP_RX_FRAMES] += frames + truncated
         tx.counters[JDP_RX_TRUNCATED] += truncated
         tx.counters[JDP_NO_SPACE] += nospace
+        tx.counters[JDP_COALESCED] += coalesced
         return frames
+
+    cdef object _scratch
+    def _scratch_buffer(self):
+        if self._scratch is None:
+            self._scratch = np.zeros(MERGE_MAX + 64, dtype=np.uint8)
+        return self._scratch
 
     cdef object _out_buf
     def _out_buffer(self):
@@ -290,6 +336,144 @@ cdef class RxRing:
             # Room for a whole chunk of the largest outputs (fragments included).
             self._out_buf = np.zeros(CHUNK * 2 * 2048 + (1 << 17), dtype=np.uint8)
         return self._out_buf
+
+
+# ---------------------------------------------------------------- software GRO
+#
+# With the senders' offloads off, a TCP stream arrives as MTU-sized segments, each
+# of which would cost a trip through the kernel's send path. Adjacent segments of
+# one stream in a chunk (in sequence, same headers but the sequence number, ACK only,
+# PSH allowed on the last, all as long as the first but the last) are put together
+# into one super-frame, translated once and handed on whole like a sender's GSO
+# frame (Linux GRO's rules, stricter). A segment whose checksum does not verify
+# is never merged: it goes through on its own, its checksum still wrong.
+
+cdef inline uint32_t be32(const uint8_t* p) noexcept nogil:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+
+
+cdef inline uint16_t be16(const uint8_t* p) noexcept nogil:
+    return (<uint16_t>p[0] << 8) | p[1]
+
+
+cdef bint tcp_segment_info(const uint8_t* pkt, uint32_t n, uint8_t flag, uint32_t* iphl,
+                           uint32_t* thl, uint32_t* payload) noexcept nogil:
+    """Whether pkt is a plain TCP segment with data that may be merged, and its
+    header lengths; its checksum verified unless partial (a local sender's)."""
+    cdef uint16_t sum_
+    if n < 40:
+        return False
+    if pkt[0] >> 4 == 6:
+        if n < 60 or pkt[6] != 6 or <uint32_t>be16(pkt + 4) + 40 != n:
+            return False
+        iphl[0] = 40
+    elif pkt[0] == 0x45:
+        if pkt[9] != 6 or be16(pkt + 2) != n or (be16(pkt + 6) & 0xbfff) != 0 \
+                or not (pkt[6] & 0x40):
+            return False            # a fragment, or DF clear
+        iphl[0] = 20
+    else:
+        return False
+    thl[0] = (pkt[iphl[0] + 12] >> 4) * 4
+    if thl[0] < 20 or iphl[0] + thl[0] >= n:
+        return False
+    if pkt[iphl[0] + 13] & ~0x18:          # anything but ACK and PSH
+        return False
+    payload[0] = n - iphl[0] - thl[0]
+    if not (flag & PARTIAL_CSUM):
+        if pkt[0] >> 4 == 6:
+            sum_ = add(add(sum_bytes(pkt, n, 8, 32), <uint16_t>(n - 40)), 6)
+        else:
+            sum_ = add(add(sum_bytes(pkt, n, 12, 8), <uint16_t>(n - 20)), 6)
+        if add(sum_, sum_bytes(pkt, n, iphl[0], n - iphl[0])) != 0xffff:
+            return False
+    return True
+
+
+cdef bint same_stream(const uint8_t* a, const uint8_t* b, uint32_t iphl,
+                      uint32_t thl) noexcept nogil:
+    """b carries on a's stream with the same headers, the sequence number, the
+    total length, the checksums and PSH aside."""
+    if iphl == 40:
+        if memcmp(a, b, 4) != 0 or a[6] != b[6] or a[7] != b[7] or memcmp(a + 8, b + 8, 32) != 0:
+            return False                    # class, label, hop limit, addresses
+    elif a[1] != b[1] or a[8] != b[8] or memcmp(a + 12, b + 12, 8) != 0:
+        return False                        # TOS, TTL, addresses
+    if memcmp(a + iphl, b + iphl, 4) != 0:
+        return False                        # ports
+    if memcmp(a + iphl + 8, b + iphl + 8, 5) != 0 or memcmp(a + iphl + 14, b + iphl + 14, 2) != 0:
+        return False                        # ACK number, header length, window
+    if (a[iphl + 13] & ~0x08) != (b[iphl + 13] & ~0x08):
+        return False
+    return thl == 20 or memcmp(a + iphl + 20, b + iphl + 20, thl - 20) == 0   # options
+
+
+cdef uint32_t coalesce_run(const uint8_t* block, const uint32_t* offs, const uint32_t* lens,
+                           const uint8_t* flags, const uint16_t* gsos, uint32_t first,
+                           uint32_t count) noexcept nogil:
+    """How many frames from first on make one mergeable run (0 or 1: none)."""
+    cdef const uint8_t* a = block + offs[first]
+    cdef const uint8_t* b
+    cdef uint32_t iphl, thl, pay, iphl_b, thl_b, pay_b, k, seq, total
+    if gsos[first] or not tcp_segment_info(a, lens[first], flags[first], &iphl, &thl, &pay):
+        return 0
+    if a[iphl + 13] & 0x08:                 # PSH: it ends a run, so it cannot start one
+        return 1
+    seq = be32(a + iphl + 4) + pay
+    total = lens[first]
+    k = first + 1
+    while k < count and k - first < MERGE_FRAMES:
+        b = block + offs[k]
+        if gsos[k] or not tcp_segment_info(b, lens[k], flags[k], &iphl_b, &thl_b, &pay_b):
+            break
+        if iphl_b != iphl or thl_b != thl or pay_b > pay or total + pay_b > MERGE_MAX \
+                or be32(b + iphl + 4) != seq or not same_stream(a, b, iphl, thl):
+            break
+        seq += pay_b
+        total += pay_b
+        k += 1
+        if pay_b < pay or b[iphl + 13] & 0x08:
+            break                           # a short or a PSH segment ends the run
+    return k - first
+
+
+cdef uint32_t merge_run(const uint8_t* block, const uint32_t* offs, const uint32_t* lens,
+                        uint32_t first, uint32_t run, uint8_t* out, uint16_t* gso) noexcept nogil:
+    """Writes the run as one packet into out: the first segment's headers (PSH
+    from the last), every payload in order; returns its length."""
+    cdef const uint8_t* a = block + offs[first]
+    cdef uint32_t iphl = 40 if a[0] >> 4 == 6 else 20
+    cdef uint32_t thl = (a[iphl + 12] >> 4) * 4
+    cdef uint32_t hdr = iphl + thl, pos, k, n
+    cdef uint16_t sum_
+    memcpy(out, a, hdr)
+    pos = hdr
+    for k in range(first, first + run):
+        n = lens[k] - hdr
+        memcpy(out + pos, block + offs[k] + hdr, n)
+        pos += n
+    out[iphl + 13] = (block + offs[first + run - 1])[iphl + 13]
+    # The TCP checksum field gets the new pseudo-header sum (the frame goes on
+    # as a partial-checksum one: gso or not, the translator finishes from there).
+    if iphl == 40:
+        sum_ = add(add(sum_bytes(out, pos, 8, 32), <uint16_t>(pos - 40)), 6)
+    else:
+        sum_ = add(add(sum_bytes(out, pos, 12, 8), <uint16_t>(pos - 20)), 6)
+    out[iphl + 16] = sum_ >> 8
+    out[iphl + 17] = sum_ & 0xff
+    if iphl == 40:
+        out[4] = (pos - 40) >> 8
+        out[5] = (pos - 40) & 0xff
+    else:
+        out[2] = pos >> 8
+        out[3] = pos & 0xff
+        out[10] = 0
+        out[11] = 0
+        sum_ = finish(sum_bytes(out, pos, 0, 20))
+        out[10] = sum_ >> 8
+        out[11] = sum_ & 0xff
+    gso[0] = <uint16_t>(lens[first] - hdr)
+    return pos
 
 
 cdef void complete_checksum(uint8_t* pkt, uint32_t n) noexcept nogil:

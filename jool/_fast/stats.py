@@ -78,7 +78,7 @@ COUNTER_NAMES = (
 COUNTER_IDS = {name: i for i, name in enumerate(COUNTER_NAMES, 1)}
 
 
-# The dataplane's own counters (slots 70-83 of the same rows; counters.pxd JDP_*).
+# The dataplane's own counters (slots 70-84 of the same rows; counters.pxd JDP_*).
 # They are ours, not Jool's: `jool stats display` keeps to COUNTER_NAMES.
 DATAPLANE_COUNTER_NAMES = (
     "JOOL_DP_RX_FRAMES",
@@ -95,6 +95,7 @@ DATAPLANE_COUNTER_NAMES = (
     "JOOL_DP_RX_DROPPED",
     "JOOL_DP_HANDED_BACK",
     "JOOL_DP_GSO_SENT",
+    "JOOL_DP_COALESCED",
 )
 DATAPLANE_FIRST_SLOT = 70
 
@@ -111,4 +112,4 @@ SYNC_COUNTER_NAMES = (
     "JOOL_SS_DROPPED",
     "JOOL_SS_LOST_DATAGRAMS",
 )
-SYNC_FIRST_SLOT = 84
+SYNC_FIRST_SLOT = 86

@@ -87,6 +87,7 @@ EXPLANATIONS = {
     "JOOL_DP_NFQ_ACCEPTED": "...of which given back to the kernel untranslated.",
     "JOOL_DP_RX_DROPPED": "Frames the kernel dropped because a worker's receive ring was full.",
     "JOOL_DP_GSO_SENT": "TCP super-frames translated once and handed to the kernel to segment.",
+    "JOOL_DP_COALESCED": "TCP segments of one stream merged into super-frames before translation (software GRO).",
     "JOOL_DP_HANDED_BACK": "Claimed packets the translator left alone, given back to the kernel (hand-back link).",
     "JOOL_SS_QUEUED": "Session changes taken from the tables to synchronize.",
     "JOOL_SS_SENT": "Session records handed to joold.",
