@@ -92,6 +92,33 @@ cdef inline bint expired(NextHop* e, uint32_t now) noexcept nogil:
     return <int32_t>(now - e.expires) >= 0
 
 
+cdef inline void ll_message(mmsghdr* msg, sockaddr_ll* addr, iovec* iovs, int ifindex,
+                           const uint8_t* eth, const uint8_t* vnet, const uint8_t* pkt,
+                           uint32_t length) noexcept nogil:
+    """One message of a packet socket: [virtio-net header,] Ethernet header, packet,
+    to ifindex (eth: destination MAC, source MAC, EtherType)."""
+    cdef uint32_t n = 0
+    memset(msg, 0, sizeof(mmsghdr))
+    memset(addr, 0, sizeof(sockaddr_ll))
+    addr.sll_family = AF_PACKET_
+    memcpy(&addr.sll_protocol, eth + 12, 2)             # the EtherType, network order
+    addr.sll_ifindex = ifindex
+    addr.sll_halen = 6
+    memcpy(addr.sll_addr, eth, 6)
+    if vnet != NULL:
+        iovs[n].iov_base = <void*>vnet
+        iovs[n].iov_len = VNET_HDR_LEN
+        n += 1
+    iovs[n].iov_base = <void*>eth
+    iovs[n].iov_len = ETH_HLEN
+    iovs[n + 1].iov_base = <void*>pkt
+    iovs[n + 1].iov_len = length
+    msg.msg_hdr.msg_name = addr
+    msg.msg_hdr.msg_namelen = sizeof(sockaddr_ll)
+    msg.msg_hdr.msg_iov = iovs
+    msg.msg_hdr.msg_iovlen = n + 2
+
+
 cdef class Egress:
     """A worker's output: raw sockets, one packet socket and the next-hop cache.
 
@@ -315,21 +342,8 @@ cdef class Egress:
                     self.counters[JDP_TX_ERRORS] += 1
                 continue
             if e != NULL and e.state == NH_USABLE and length <= e.mtu:
-                memset(&ll_msgs[n_ll], 0, sizeof(mmsghdr))
-                memset(&ll_addrs[n_ll], 0, sizeof(sockaddr_ll))
-                ll_addrs[n_ll].sll_family = AF_PACKET_
-                ll_addrs[n_ll].sll_protocol = htons(0x0800 if family == 4 else 0x86DD)
-                ll_addrs[n_ll].sll_ifindex = e.ifindex
-                ll_addrs[n_ll].sll_halen = 6
-                memcpy(ll_addrs[n_ll].sll_addr, e.eth, 6)
-                ll_iovs[2 * n_ll].iov_base = e.eth
-                ll_iovs[2 * n_ll].iov_len = ETH_HLEN
-                ll_iovs[2 * n_ll + 1].iov_base = pkt
-                ll_iovs[2 * n_ll + 1].iov_len = length
-                ll_msgs[n_ll].msg_hdr.msg_name = &ll_addrs[n_ll]
-                ll_msgs[n_ll].msg_hdr.msg_namelen = sizeof(sockaddr_ll)
-                ll_msgs[n_ll].msg_hdr.msg_iov = &ll_iovs[2 * n_ll]
-                ll_msgs[n_ll].msg_hdr.msg_iovlen = 2
+                ll_message(&ll_msgs[n_ll], &ll_addrs[n_ll], &ll_iovs[2 * n_ll], e.ifindex,
+                           e.eth, NULL, pkt, length)
                 n_ll += 1
                 if n_ll == TX_BATCH:
                     sent += self.send_all(self.fd_ll, ll_msgs, n_ll, JDP_TX_CACHED)
@@ -420,23 +434,8 @@ cdef class Egress:
             memcpy(&vnet[k][6], &v, 2)
             v = 16                                      # csum_offset (TCP)
             memcpy(&vnet[k][8], &v, 2)
-            memset(&msgs[k], 0, sizeof(mmsghdr))
-            memset(&addrs[k], 0, sizeof(sockaddr_ll))
-            addrs[k].sll_family = AF_PACKET_
-            addrs[k].sll_protocol = htons(0x0800 if family == 4 else 0x86DD)
-            addrs[k].sll_ifindex = hops[k].ifindex
-            addrs[k].sll_halen = 6
-            memcpy(addrs[k].sll_addr, hops[k].eth, 6)
-            iovs[3 * k].iov_base = vnet[k]
-            iovs[3 * k].iov_len = VNET_HDR_LEN
-            iovs[3 * k + 1].iov_base = hops[k].eth
-            iovs[3 * k + 1].iov_len = ETH_HLEN
-            iovs[3 * k + 2].iov_base = pkt
-            iovs[3 * k + 2].iov_len = o.rec_len[r]
-            msgs[k].msg_hdr.msg_name = &addrs[k]
-            msgs[k].msg_hdr.msg_namelen = sizeof(sockaddr_ll)
-            msgs[k].msg_hdr.msg_iov = &iovs[3 * k]
-            msgs[k].msg_hdr.msg_iovlen = 3
+            ll_message(&msgs[k], &addrs[k], &iovs[3 * k], hops[k].ifindex, hops[k].eth,
+                       vnet[k], pkt, o.rec_len[r])
         return self.send_all(self.fd_gso, msgs, n, JDP_GSO_SENT)
 
     @property
@@ -482,21 +481,8 @@ cdef class Egress:
             return 0
         for i in range(n):
             v6 = 1 if (packets[i][0] >> 4) == 6 else 0
-            memset(&msgs[k], 0, sizeof(mmsghdr))
-            memset(&addrs[k], 0, sizeof(sockaddr_ll))
-            addrs[k].sll_family = AF_PACKET_
-            addrs[k].sll_protocol = htons(0x86DD if v6 else 0x0800)
-            addrs[k].sll_ifindex = self.back_ifindex
-            addrs[k].sll_halen = 6
-            memcpy(addrs[k].sll_addr, self.back_eth[v6], 6)
-            iovs[2 * k].iov_base = self.back_eth[v6]
-            iovs[2 * k].iov_len = ETH_HLEN
-            iovs[2 * k + 1].iov_base = packets[i]
-            iovs[2 * k + 1].iov_len = lengths[i]
-            msgs[k].msg_hdr.msg_name = &addrs[k]
-            msgs[k].msg_hdr.msg_namelen = sizeof(sockaddr_ll)
-            msgs[k].msg_hdr.msg_iov = &iovs[2 * k]
-            msgs[k].msg_hdr.msg_iovlen = 2
+            ll_message(&msgs[k], &addrs[k], &iovs[2 * k], self.back_ifindex, self.back_eth[v6],
+                       NULL, packets[i], lengths[i])
             k += 1
             if k == TX_BATCH:
                 sent += self.send_all(self.fd_back, msgs, k, JDP_HANDED_BACK)

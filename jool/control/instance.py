@@ -319,7 +319,7 @@ class Instance:
     def bib_add(self, proto, addr6, port6, addr4, port4):
         try:
             self.translator.bib_add(_proto(proto), addr6, port6, addr4, port4)
-        except OSError as exc:
+        except OSError:
             existing = self._bib_collision(proto, addr6, port6, addr4, port4)
             raise ControlError(EEXIST, f"Entry {addr4}#{port4}|{addr6}#{port6} collides "
                                        f"with {existing}.") from None

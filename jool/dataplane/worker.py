@@ -14,7 +14,6 @@ packet), then, between wakeups, resolve the destinations the egress queued
 import logging
 import os
 import signal
-import time
 
 log = logging.getLogger("jool.worker")
 

@@ -3,6 +3,7 @@
 Every namespace is created by the test that uses it and removed afterwards, with
 the processes started in it (by pid), even when the test fails."""
 
+import contextlib
 import json
 import os
 import secrets
@@ -95,3 +96,59 @@ def load_tool(name):
 def load_lab():
     """tools/lab as a module: the Lab class of the tests."""
     return load_tool("lab")
+
+
+def jool_counter(jool, name):
+    """One counter, Jool's or ours (`jool stats display --all --userspace --csv`),
+    with jool(*args) running the command where the instance is."""
+    result = jool("stats", "display", "--all", "--userspace", "--csv")
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition(",")
+        if key == name:
+            return int(value)
+    raise KeyError(f"{name} (jool said: {result.stderr.strip()})")
+
+
+# A TCP sink and source for transfers checked end to end: the sink prints the
+# byte count and SHA-256 of what it received, the source those of what it sent.
+SHA_SINK = r"""
+import hashlib, socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); s.settimeout(60)
+print("ready", flush=True)
+c, _ = s.accept(); c.settimeout(60)
+h, n = hashlib.sha256(), 0
+while True:
+    d = c.recv(1 << 20)
+    if not d:
+        break
+    h.update(d); n += len(d)
+c.sendall(b"k"); c.close()
+print(n, h.hexdigest(), flush=True)
+"""
+
+SHA_SOURCE = r"""
+import hashlib, os, socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
+h, sent, total = hashlib.sha256(), 0, int(sys.argv[3])
+while sent < total:
+    block = os.urandom(min(1 << 20, total - sent))
+    c.sendall(block); h.update(block); sent += len(block)
+c.shutdown(socket.SHUT_WR); c.recv(1)
+print(sent, h.hexdigest(), flush=True)
+"""
+
+
+@contextlib.contextmanager
+def running_lab(prefix, **lab_options):
+    """tools/lab's topology with the translator started (graybox configuration),
+    removed with every process in it on the way out, whatever happened."""
+    lab = load_lab().Lab(prefix=f"{prefix}{secrets.token_hex(3)}-", **lab_options)
+    lab.up()
+    try:
+        lab.start_translator(timeout=20)
+        yield lab
+    finally:
+        lab.down()

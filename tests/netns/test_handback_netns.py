@@ -4,13 +4,12 @@ packets back to the host: the host still answers a ping to its pool4 address and
 serves UDP on a pool4 port that no BIB entry maps, while translating."""
 
 import os
-import secrets
 import shutil
 import time
 
 import pytest
 
-from netns_support import load_lab
+from netns_support import jool_counter, running_lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None,
                                 reason="needs root and nftables")
@@ -31,22 +30,13 @@ s.sendto(b"hello", ("192.0.2.2", 2500)); print(s.recv(100).decode())
 
 
 def stat(lab, name):
-    for line in lab.jool("stats", "display", "--all", "--userspace", "--csv").stdout.splitlines():
-        key, _, value = line.partition(",")
-        if key == name:
-            return int(value)
-    raise KeyError(name)
+    return jool_counter(lab.jool, name)
 
 
 @pytest.fixture
 def lab():
-    lab = load_lab().Lab(prefix=f"hb{secrets.token_hex(3)}-")
-    lab.up()
-    try:
-        lab.start_translator(timeout=20)
+    with running_lab("hb") as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def test_host_answers_what_the_translator_passes(lab):

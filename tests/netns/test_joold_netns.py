@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from netns_support import ROOT, load_tool
+from netns_support import ROOT, jool_counter, load_tool
 
 from jool._fast.tables import Tables
 
@@ -49,12 +49,7 @@ def make_sessions(ha, first, sources, dests):
 
 
 def stat(ha, node, name):
-    out = ha.jool(node, "stats", "display", "--all", "--userspace", "--csv").stdout
-    for line in out.splitlines():
-        key, _, value = line.partition(",")
-        if key == name:
-            return int(value)
-    raise KeyError(name)
+    return jool_counter(lambda *args: ha.jool(node, *args), name)
 
 
 def wait_for(predicate, seconds, step=0.1):

@@ -6,56 +6,21 @@ JOOL_GSO=0: super-frames are cut into segments in user space. Every way, 200 MB 
 TCP each direction arrive with the SHA-256 they left with."""
 
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from netns_support import load_lab
+from netns_support import SHA_SINK, SHA_SOURCE, jool_counter, running_lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None,
                                 reason="needs root and nftables")
 
 SIZE = 200 << 20
 
-SINK = r"""
-import hashlib, socket, sys
-family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-s = socket.socket(family, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); s.settimeout(60)
-print("ready", flush=True)
-c, _ = s.accept(); c.settimeout(60)
-h, n = hashlib.sha256(), 0
-while True:
-    d = c.recv(1 << 20)
-    if not d:
-        break
-    h.update(d); n += len(d)
-c.sendall(b"k"); c.close()
-print(n, h.hexdigest(), flush=True)
-"""
-
-SOURCE = r"""
-import hashlib, os, socket, sys
-c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
-h, sent, total = hashlib.sha256(), 0, int(sys.argv[3])
-while sent < total:
-    block = os.urandom(min(1 << 20, total - sent))
-    c.sendall(block); h.update(block); sent += len(block)
-c.shutdown(socket.SHUT_WR); c.recv(1)
-print(sent, h.hexdigest(), flush=True)
-"""
-
-
 def stat(lab, name):
-    for line in lab.jool("stats", "display", "--all", "--userspace", "--csv").stdout.splitlines():
-        key, _, value = line.partition(",")
-        if key == name:
-            return int(value)
-    raise KeyError(name)
+    return jool_counter(lab.jool, name)
 
 
 def offloads_on(lab, node, ifname):
@@ -73,22 +38,16 @@ MODES = {
 @pytest.fixture(params=sorted(MODES))
 def lab(request):
     client_offloads, gso = MODES[request.param]
-    lab = load_lab().Lab(prefix=f"sf{secrets.token_hex(3)}-", client_offloads=client_offloads,
-                         jool_env={"JOOL_GSO": gso})
-    lab.mode = request.param
-    lab.up()
-    try:
-        lab.start_translator(timeout=20)
+    with running_lab("sf", client_offloads=client_offloads, jool_env={"JOOL_GSO": gso}) as lab:
+        lab.mode = request.param
         yield lab
-    finally:
-        lab.down()
 
 
 def transfer(lab, sink_node, sink_addr, port, source_node, target):
-    sink = lab.spawn(sink_node, sys.executable, "-c", SINK, sink_addr, port,
+    sink = lab.spawn(sink_node, sys.executable, "-c", SHA_SINK, sink_addr, port,
                      stdout=subprocess.PIPE, text=True)
     assert sink.stdout.readline().strip() == "ready"
-    source = lab.exec(source_node, sys.executable, "-c", SOURCE, target, port, SIZE, timeout=120)
+    source = lab.exec(source_node, sys.executable, "-c", SHA_SOURCE, target, port, SIZE, timeout=120)
     assert source.returncode == 0, source.stderr
     received = sink.communicate(timeout=60)[0].split()
     return source.stdout.split(), received

@@ -8,8 +8,8 @@ import socket
 import numpy as np
 import pytest
 
-from _nat64 import (C_PORT, CLIENT6, CLIENT6B, EST, ICMP_TO, PEER4, PEER_PORT, POOL4, TRANS,
-                    UDP_TO, Nat64, Tables, echo6, pl, tcp6, udp6, udp4)
+from _nat64 import (CLIENT6B, EST, ICMP_TO, PEER4, PEER_PORT, POOL4, TRANS,
+                    UDP_TO, Nat64, Tables, echo6, pl, tcp6, udp6)
 
 sync = pytest.importorskip("jool._fast.sync")
 from jool.sync import wire  # noqa: E402
