@@ -35,7 +35,8 @@ cdef struct NextHop:
     uint8_t state
     uint8_t family              # 4 or 6
     uint8_t eth[14]             # destination MAC, source MAC, EtherType
-    uint8_t pad[22]             # 64 bytes: one cache line
+    uint8_t stale               # PENDING, but eth/ifindex/mtu are the expired entry's
+    uint8_t pad[21]             # 64 bytes: one cache line
 
 
 cdef class Egress:

@@ -216,9 +216,15 @@ cdef class Egress:
         if self.nmiss >= NH_MISS_MAX:
             return                  # the next drain queues it again
         e = self.slot_for(family, addr, now)
-        memset(e, 0, sizeof(NextHop))
-        memcpy(e.addr, addr, 16)
-        e.family = family
+        if e.state == NH_USABLE and e.family == family and memcmp(e.addr, addr, 16) == 0:
+            # An entry that merely aged out: its next hop is still the likeliest
+            # one. Kept (stale) while the kernel confirms it, for what only a packet
+            # socket can send (super-frames); the rest goes through the kernel.
+            e.stale = 1
+        else:
+            memset(e, 0, sizeof(NextHop))
+            memcpy(e.addr, addr, 16)
+            e.family = family
         e.state = NH_PENDING
         e.expires = now + self.pending_ms
         memcpy(self.miss_addr + self.nmiss * 16, addr, 16)
@@ -291,7 +297,7 @@ cdef class Egress:
             return None
         state = {NH_USABLE: "usable", NH_PENDING: "pending", NH_REFUSED: "refused"}[e.state]
         return {"state": state, "ifindex": e.ifindex, "mtu": e.mtu,
-                "eth": bytes(e.eth[:ETH_HLEN])}
+                "eth": bytes(e.eth[:ETH_HLEN]), "stale": bool(e.stale)}
 
     # ------------------------------------------------------------ sending
 
@@ -331,7 +337,10 @@ cdef class Egress:
             if o.rec_gso != NULL and o.rec_gso[i] != 0:
                 # A super-frame: only a cached next hop can take it whole (the
                 # kernel's IP path would refuse it); until then TCP retransmits.
-                if e != NULL and e.state == NH_USABLE and self.fd_gso >= 0:
+                if e == NULL and self.cache_enabled:
+                    e = self.lookup(family, key, now)       # note_miss() may keep it, stale
+                if e != NULL and (e.state == NH_USABLE or (e.state == NH_PENDING and e.stale)) \
+                        and self.fd_gso >= 0:
                     gso_recs[n_gso] = i
                     gso_hops[n_gso] = e
                     n_gso += 1

@@ -32,7 +32,7 @@ def test_learned_entry_builds_the_ethernet_header(egress):
     egress.learn(4, V4, 7, DST_MAC, SRC_MAC, 1500, now=1000)
     entry = egress.entry(4, V4, now=1001)
     assert entry == {"state": "usable", "ifindex": 7, "mtu": 1500,
-                     "eth": DST_MAC + SRC_MAC + b"\x08\x00"}
+                     "eth": DST_MAC + SRC_MAC + b"\x08\x00", "stale": False}
     egress.learn(6, V6, 8, DST_MAC, SRC_MAC, 1280, now=1000)
     assert egress.entry(6, V6, now=1001)["eth"][12:] == b"\x86\xdd"
 
@@ -114,3 +114,24 @@ def test_counters_land_in_the_given_row():
         assert row[slot("JOOL_DP_NH_REFUSED")] == 1
     finally:
         egress.close()
+
+
+def test_an_aged_entry_is_kept_stale_while_it_is_confirmed_again(egress):
+    # A destination whose entry aged out goes through the kernel again and is
+    # queued for resolution; its old next hop stays, marked stale, for what only a
+    # packet socket can carry (super-frames), until it is learnt or refused anew.
+    import struct
+    egress.learn(4, V4, 7, DST_MAC, SRC_MAC, 1500, now=1000, ttl_ms=100)
+    packet = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 0, 0, 64, 17, 0,
+                         bytes([192, 0, 2, 1]), V4) + bytes(8)
+    egress.send([packet], 1200)                     # expired: through the kernel
+    assert egress.misses() == [(4, V4)]
+    entry = egress.entry(4, V4, now=1201)
+    assert entry["state"] == "pending" and entry["stale"]
+    assert entry["eth"] == DST_MAC + SRC_MAC + b"\x08\x00" and entry["ifindex"] == 7
+    egress.refuse(4, V4, now=1202)
+    assert not egress.entry(4, V4, now=1203)["stale"]
+    # A destination never learnt is pending without a next hop.
+    other = bytes([192, 0, 2, 9])
+    egress.send([packet[:16] + other + packet[20:]], 1300)
+    assert egress.entry(4, other, now=1301)["stale"] is False
