@@ -28,7 +28,7 @@ cimport numpy as cnp
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, uint64_t
 from libc.string cimport memset, memcpy, memcmp
 
-from jool._fast.packet cimport Out
+from jool._fast.packet cimport Out, out_init
 from jool._fast.counters cimport *
 
 cnp.import_array()
@@ -521,15 +521,8 @@ cdef class Egress:
                 kinds[i] = bytes(p[:1])[0] >> 4
                 inputs[i] = i
                 pos += len(p)
-            memset(&o, 0, sizeof(Out))
-            o.buf = &view[0]
-            o.cap = buf.shape[0]
-            o.rec_off = offs
-            o.rec_len = lens
-            o.rec_input = inputs
-            o.rec_kind = kinds
+            out_init(&o, &view[0], buf.shape[0], offs, lens, inputs, kinds, NULL, TX_BATCH)
             o.n = len(chunk)
-            o.max_n = TX_BATCH
             with nogil:
                 sent = self.transmit(&o, now)
             total += sent

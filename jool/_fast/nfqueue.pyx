@@ -28,7 +28,7 @@ cimport numpy as cnp
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy
 
-from jool._fast.packet cimport Out, Ctx, V_PASS
+from jool._fast.packet cimport Out, Ctx, V_PASS, out_init
 from jool._fast.pipeline cimport Translator, run_batch
 from jool._fast.egress cimport Egress, iovec, msghdr, mmsghdr
 from jool._fast.counters cimport JDP_NFQ_RECEIVED, JDP_NFQ_ACCEPTED, JDP_RX_FRAMES, JDP_NO_SPACE
@@ -170,14 +170,8 @@ cdef class NfQueue:
         memset(maps, 0, sizeof(maps))
         memset(ports, 0, sizeof(ports))
         memset(flags, 0, sizeof(flags))
-        o.buf = &outbuf[0]
-        o.cap = outbuf.shape[0]
-        o.rec_off = out_off
-        o.rec_len = out_len
-        o.rec_input = out_input
-        o.rec_kind = out_kind
-        o.rec_gso = NULL
-        o.max_n = OUT_RECORDS
+        out_init(&o, &outbuf[0], outbuf.shape[0], out_off, out_len, out_input, out_kind, NULL,
+                 OUT_RECORDS)
         if t.tables is not None:
             t.ctx.tables = t.tables.view()
         ctx.now = now_ms

@@ -115,6 +115,24 @@ cdef struct Out:
     uint32_t input_index
 
 
+cdef inline void out_init(Out* o, uint8_t* buf, uint32_t cap, uint32_t* rec_off,
+                          uint32_t* rec_len, uint32_t* rec_input, uint8_t* rec_kind,
+                          uint16_t* rec_gso, uint32_t max_n) noexcept nogil:
+    """An empty output arena over the caller's buffer and record arrays (rec_gso
+    NULL: the caller sends no super-frames whole)."""
+    o.buf = buf
+    o.cap = cap
+    o.used = 0
+    o.rec_off = rec_off
+    o.rec_len = rec_len
+    o.rec_input = rec_input
+    o.rec_kind = rec_kind
+    o.rec_gso = rec_gso
+    o.n = 0
+    o.max_n = max_n
+    o.input_index = 0
+
+
 cdef struct Pool4Range:
     uint8_t addr[4]
     uint16_t min

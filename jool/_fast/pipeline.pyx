@@ -919,17 +919,10 @@ cdef class Translator:
         cdef cnp.uint32_t[::1] out_len = b.out_length
         cdef cnp.uint32_t[::1] out_input = b.out_input
         cdef cnp.uint8_t[::1] out_kind = b.out_kind
-        o.buf = &outbuf[0]
-        o.cap = outbuf.shape[0]
-        o.rec_off = &out_off[0]
-        o.rec_len = &out_len[0]
-        o.rec_input = &out_input[0]
-        o.rec_kind = &out_kind[0]
-        o.rec_gso = NULL
-        o.max_n = out_off.shape[0]
+        out_init(o, &outbuf[0], outbuf.shape[0], &out_off[0], &out_len[0], &out_input[0],
+                 &out_kind[0], NULL, out_off.shape[0])
         o.n = b.out_count
         o.used = 0 if o.n == 0 else out_off[o.n - 1] + out_len[o.n - 1]
-        o.input_index = 0
 
     def run_copy(self, Batch b not None):
         """Benchmark baseline: like run(), but every packet is only copied."""
