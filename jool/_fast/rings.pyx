@@ -23,7 +23,7 @@ cimport numpy as cnp
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy
 
-from jool._fast.packet cimport Out, Ctx, V_TRANSLATED, V_DROP_ICMP, V_PASS
+from jool._fast.packet cimport Out, Ctx, V_TRANSLATED, V_DROP_ICMP, V_PASS, out_init
 from jool._fast.checksum cimport sum_bytes, finish, add
 from libc.string cimport memcmp
 from jool._fast.pipeline cimport Translator, run_batch, copy_batch
@@ -181,6 +181,7 @@ cdef class RxRing:
         cdef uint8_t out_kind[CHUNK * 8]
         cdef uint16_t out_gso[CHUNK * 8]
         cdef uint16_t gsos[CHUNK]
+        cdef SegInfo segs[CHUNK]
         cdef const uint8_t* vh
         cdef uint8_t gso_type
         cdef Out o
@@ -204,14 +205,8 @@ cdef class RxRing:
         memset(marks, 0, sizeof(marks))
         memset(maps, 0, sizeof(maps))
         memset(ports, 0, sizeof(ports))
-        o.buf = &outbuf[0]
-        o.cap = outbuf.shape[0]
-        o.rec_off = out_off
-        o.rec_len = out_len
-        o.rec_input = out_input
-        o.rec_kind = out_kind
-        o.max_n = CHUNK * 8
-        o.rec_gso = out_gso if (self.vnet and tx.fd_gso >= 0) else NULL
+        out_init(&o, &outbuf[0], outbuf.shape[0], out_off, out_len, out_input, out_kind,
+                 out_gso if (self.vnet and tx.fd_gso >= 0) else NULL, CHUNK * 8)
         # Software GRO: only worth it when the result can leave whole.
         cdef bint coalesce = o.rec_gso != NULL and not copy_only
         if t.tables is not None:
@@ -262,6 +257,8 @@ cdef class RxRing:
                                 count += 1
                         off += hdr.tp_next_offset
                         p += 1
+                    if coalesce:
+                        segment_infos(block, offs, lens, flags, gsos, count, segs)
                     i = 0
                     while i < count:
                         # The next run of one TCP stream's segments to send as a
@@ -271,7 +268,7 @@ cdef class RxRing:
                         if coalesce:
                             j = i
                             while j < count:
-                                run = coalesce_run(block, offs, lens, flags, gsos, j, count)
+                                run = coalesce_run(block, offs, lens, segs, j, count)
                                 if run >= 2:
                                     break
                                 j += 1
@@ -348,6 +345,12 @@ cdef class RxRing:
 # frame (Linux GRO's rules, stricter). A segment whose checksum does not verify
 # is never merged: it goes through on its own, its checksum still wrong.
 
+cdef struct SegInfo:
+    uint32_t iphl                   # 0: not a segment to merge
+    uint32_t thl
+    uint32_t pay
+
+
 cdef inline uint32_t be32(const uint8_t* p) noexcept nogil:
     return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
 
@@ -408,14 +411,29 @@ cdef bint same_stream(const uint8_t* a, const uint8_t* b, uint32_t iphl,
     return thl == 20 or memcmp(a + iphl + 20, b + iphl + 20, thl - 20) == 0   # options
 
 
+cdef void segment_infos(const uint8_t* block, const uint32_t* offs, const uint32_t* lens,
+                        const uint8_t* flags, const uint16_t* gsos, uint32_t count,
+                        SegInfo* segs) noexcept nogil:
+    """tcp_segment_info() of every frame of a chunk, once (it sums whole segments
+    to verify them); iphl 0 marks a frame that is not to be merged."""
+    cdef uint32_t k, iphl, thl, pay
+    for k in range(count):
+        segs[k].iphl = 0
+        if not gsos[k] and tcp_segment_info(block + offs[k], lens[k], flags[k], &iphl, &thl,
+                                            &pay):
+            segs[k].iphl = iphl
+            segs[k].thl = thl
+            segs[k].pay = pay
+
+
 cdef uint32_t coalesce_run(const uint8_t* block, const uint32_t* offs, const uint32_t* lens,
-                           const uint8_t* flags, const uint16_t* gsos, uint32_t first,
-                           uint32_t count) noexcept nogil:
+                           const SegInfo* segs, uint32_t first, uint32_t count) noexcept nogil:
     """How many frames from first on make one mergeable run (0 or 1: none)."""
     cdef const uint8_t* a = block + offs[first]
     cdef const uint8_t* b
-    cdef uint32_t iphl, thl, pay, iphl_b, thl_b, pay_b, k, seq, total
-    if gsos[first] or not tcp_segment_info(a, lens[first], flags[first], &iphl, &thl, &pay):
+    cdef uint32_t iphl = segs[first].iphl, thl = segs[first].thl, pay = segs[first].pay
+    cdef uint32_t pay_b, k, seq, total
+    if iphl == 0:
         return 0
     if a[iphl + 13] & 0x08:                 # PSH: it ends a run, so it cannot start one
         return 1
@@ -424,9 +442,8 @@ cdef uint32_t coalesce_run(const uint8_t* block, const uint32_t* offs, const uin
     k = first + 1
     while k < count and k - first < MERGE_FRAMES:
         b = block + offs[k]
-        if gsos[k] or not tcp_segment_info(b, lens[k], flags[k], &iphl_b, &thl_b, &pay_b):
-            break
-        if iphl_b != iphl or thl_b != thl or pay_b > pay or total + pay_b > MERGE_MAX \
+        pay_b = segs[k].pay
+        if segs[k].iphl != iphl or segs[k].thl != thl or pay_b > pay or total + pay_b > MERGE_MAX \
                 or be32(b + iphl + 4) != seq or not same_stream(a, b, iphl, thl):
             break
         seq += pay_b
