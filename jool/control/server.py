@@ -6,6 +6,7 @@ pass of each instance (spec/behaviour.md §5.2). Requests are handled one at a
 time, so configuration changes never interleave.
 """
 
+import json
 import logging
 import logging.handlers
 import os
@@ -19,14 +20,20 @@ import time
 from jool.control import registry
 from jool.control.instance import Instance, instance_from_file, now_ms
 from jool.sync.link import FrameLink, LinkClosed
-from jool.control.protocol import (ControlError, EEXIST, EINVAL, EPERM, ESRCH,
-                                   abstract_address, recv_message, send_message)
+from jool.control.protocol import (MAX_MESSAGE, ControlError, EEXIST, EINVAL, EPERM, ESRCH,
+                                   abstract_address, send_message)
 
 TIMER_PERIOD = 2.0
 IDLE_EXIT = 10.0            # a control process that never got an instance stops then
-WORKER_CHECK = 0.5
-SYNC_PERIOD = 0.005         # the loop's longest sleep while a joold is attached          # a dead worker is restarted within this (plus its start-up)
+WORKER_CHECK = 0.5          # a dead worker is restarted within this (plus its start-up)
+SYNC_PERIOD = 0.005         # the loop's longest sleep while a joold is attached
 CAP_NET_ADMIN = 12
+PENDING_TIMEOUT = 10.0      # a request must arrive whole within this
+MAX_PENDING = 64            # connections whose request is still arriving
+REPLY_TIMEOUT = 30.0        # a client that does not read its answer is dropped then
+# Unprivileged peers may only ask for stats (spec/cli.md §2.2): a few hundred
+# bytes. Anything longer from them is refused before it is buffered.
+UNPRIVILEGED_MAX_MESSAGE = 64 * 1024
 log = logging.getLogger("jool.control")
 
 
@@ -52,6 +59,45 @@ def has_net_admin(pid, uid):
 DEFAULT_QUEUE = 64                 # first NFQUEUE number of an --iptables instance
 
 
+class PendingRequest:
+    """One client's request as its bytes arrive (docs/control-protocol.md framing:
+    4-byte big-endian length, then that much JSON)."""
+
+    def __init__(self, conn, pid, uid, privileged):
+        self.conn = conn
+        self.pid, self.uid, self.privileged = pid, uid, privileged
+        self.limit = MAX_MESSAGE if privileged else UNPRIVILEGED_MAX_MESSAGE
+        self.deadline = time.monotonic() + PENDING_TIMEOUT
+        self.buffer = bytearray()
+        self.length = None
+
+    def read(self):
+        """Reads what is there; the decoded request once whole, else None.
+        Raises ValueError/ConnectionError on a malformed or abandoned one."""
+        while True:
+            want = 4 if self.length is None else self.length - len(self.buffer)
+            try:
+                chunk = self.conn.recv(min(max(want, 1), 1 << 20))
+            except (BlockingIOError, InterruptedError):
+                return None
+            if not chunk:
+                raise ConnectionError("connection closed mid-message")
+            self.buffer += chunk
+            if self.length is None and len(self.buffer) >= 4:
+                self.length = struct.unpack("!I", self.buffer[:4])[0]
+                if self.length > self.limit:
+                    raise ValueError(f"message of {self.length} bytes exceeds the limit "
+                                     f"of {self.limit} for this peer")
+                del self.buffer[:4]
+            if self.length is not None and len(self.buffer) >= self.length:
+                if len(self.buffer) > self.length:
+                    raise ValueError("bytes after the request")
+                obj = json.loads(bytes(self.buffer))
+                if not isinstance(obj, dict):
+                    raise ValueError("a message must be a JSON object")
+                return obj
+
+
 class ControlServer:
     def __init__(self, socket_name=None, exit_when_empty=True):
         self.instances = {}
@@ -64,6 +110,8 @@ class ControlServer:
         self.sock.listen(64)
         self.sock.setblocking(False)
         self._started = time.monotonic()
+        self.pending = {}               # connections whose request is still arriving
+        self.refused_requests = 0
 
     # ------------------------------------------------------------ loop
 
@@ -83,11 +131,14 @@ class ControlServer:
                         self.mirror.on_readable()
                     elif key.data == "listen":
                         self.accept()
+                    elif key.data == "request":
+                        self.on_request_readable(key.fileobj)
                     else:
                         self.on_sync_link(key.fileobj, events)
                 if self.mirror is not None:
                     self.mirror.refresh()
                 self.check_workers()
+                self.expire_pending()
                 self.pump_sync()
                 if time.monotonic() >= next_tick:
                     self.tick()
@@ -99,18 +150,72 @@ class ControlServer:
             self.shutdown()
 
     def accept(self):
-        try:
-            conn, _ = self.sock.accept()
-        except BlockingIOError:
+        """New connections are read without blocking the loop: a client that
+        connects and sends nothing (or half a message) holds only its own
+        connection until PENDING_TIMEOUT, never the timers or the workers'
+        supervision."""
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:              # EMFILE and the like: try again later
+                log.warning("accept failed: %s", exc)
+                return
+            if len(self.pending) >= MAX_PENDING:
+                self.count_refused("too many connections pending")
+                conn.close()
+                continue
+            try:
+                pid, uid, _gid = peer_credentials(conn)
+            except OSError:
+                conn.close()
+                continue
+            conn.setblocking(False)
+            request = PendingRequest(conn, pid, uid, has_net_admin(pid, uid))
+            self.pending[conn] = request
+            self._selector.register(conn, selectors.EVENT_READ, "request")
+
+    def on_request_readable(self, conn):
+        request = self.pending.get(conn)
+        if request is None:
             return
         try:
-            kept = self.handle_connection(conn)
-        except Exception:
-            kept = False
-            raise
+            message = request.read()
+        except (OSError, ValueError, ConnectionError) as exc:
+            self.count_refused(f"malformed request dropped: {exc}")
+            self.forget_pending(conn, close=True)
+            return
+        if message is None:
+            return                              # more to come
+        self.forget_pending(conn, close=False)
+        kept = False
+        try:
+            kept = self.handle_request(conn, request, message)
         finally:
             if not kept:
                 conn.close()
+
+    def forget_pending(self, conn, close):
+        self.pending.pop(conn, None)
+        try:
+            self._selector.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        if close:
+            conn.close()
+
+    def expire_pending(self):
+        now = time.monotonic()
+        for conn, request in list(self.pending.items()):
+            if now >= request.deadline:
+                self.count_refused(f"request from pid {request.pid} not complete within "
+                                   f"{PENDING_TIMEOUT:g} s")
+                self.forget_pending(conn, close=True)
+
+    def count_refused(self, why):
+        self.refused_requests += 1
+        log.warning("%s", why)
 
     _had_instances = False
     _started = time.monotonic()
@@ -235,19 +340,14 @@ class ControlServer:
                          [{"name": i.name, "framework": i.framework}
                           for i in self.instances.values()])
 
-    def handle_connection(self, conn):
-        conn.setblocking(True)
-        conn.settimeout(10.0)
-        try:
-            pid, uid, _gid = peer_credentials(conn)
-            req = recv_message(conn)
-        except (OSError, ValueError, ConnectionError) as exc:
-            log.warning("malformed request dropped: %s", exc)
-            return False
+    def handle_request(self, conn, request, req):
+        """Answers one complete request; True when the connection stays open
+        (a joold's link)."""
+        pid = request.pid
         kept = False
         try:
             op = req.get("op")
-            if op != "stats.display" and not has_net_admin(pid, uid):
+            if op != "stats.display" and not request.privileged:
                 raise ControlError(EPERM, "Operation not permitted: root or CAP_NET_ADMIN "
                                           "is required")
             if op == "joold.subscribe":
@@ -266,9 +366,11 @@ class ControlServer:
         if self.instances:
             self._had_instances = True
         try:
+            conn.setblocking(True)
+            conn.settimeout(REPLY_TIMEOUT)
             send_message(conn, reply)
-        except OSError:
-            pass
+        except OSError as exc:
+            log.warning("reply to pid %d not sent: %s", pid, exc)
         if kept:
             self.attach_joold(conn, req)
         return kept

@@ -139,3 +139,108 @@ def test_static_bib_and_sessions_shown_in_jools_formats(jool_env, netns_factory)
                           "192.0.2.2", "2000", "198.51.100.7", "443"]
     assert fields[10] == "V6_INIT"
     assert "JSTAT_SESSIONS: 1" in ok(jool_env.jool(ns, "stats", "display"))
+
+
+# A client of the control socket that misbehaves in the ways the test lists, run
+# inside the namespace (abstract sockets are per namespace). It prints one JSON
+# line: what each probe got back.
+MISBEHAVING_CLIENT = r'''
+import json, os, socket, struct, sys, time
+name = "\0" + os.environ["JOOL_CONTROL_SOCKET"]
+
+def connect():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(name)
+    return s
+
+def answer(s):
+    try:
+        head = s.recv(4)
+        if len(head) < 4:
+            return "closed"
+        (n,) = struct.unpack("!I", head)
+        data = b""
+        while len(data) < n:
+            data += s.recv(n - len(data))
+        return json.loads(data)
+    except (ConnectionError, socket.timeout) as exc:
+        return type(exc).__name__
+
+def probe(raw):
+    s = connect()
+    s.sendall(raw)
+    s.shutdown(socket.SHUT_WR)
+    got = answer(s)
+    s.close()
+    return got
+
+def framed(obj):
+    data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+    return struct.pack("!I", len(data)) + data
+
+out = {}
+out["huge_length"] = probe(struct.pack("!I", 0xFFFFFFFF) + b"{}")
+out["not_json"] = probe(framed(b"\xff\xfe not json"))
+out["json_array"] = probe(framed([1, 2, 3]))
+out["truncated"] = probe(struct.pack("!I", 100) + b'{"op": "instance.list"')
+out["unknown_op"] = probe(framed({"op": "instance.explode"}))
+out["no_op"] = probe(framed({"instance": "default"}))
+out["bad_types"] = probe(framed({"op": "pool4.add", "proto": "udp", "prefix": 5,
+                                 "min": "abc", "max": None}))
+out["bad_global"] = probe(framed({"op": "global.update", "key": "udp-timeout",
+                                  "value": {"nested": []}}))
+# A client that sends half a request and waits must not hold up the others.
+stalled = connect()
+stalled.sendall(struct.pack("!I", 50) + b'{"op"')
+t0 = time.monotonic()
+out["while_stalled"] = probe(framed({"op": "instance.status"}))
+out["while_stalled_s"] = time.monotonic() - t0
+stalled.close()
+print(json.dumps(out))
+'''
+
+
+def test_malformed_control_requests_are_refused_and_the_process_lives(jool_env,
+                                                                        netns_factory):
+    ns = netns_factory()
+    ok(jool_env.jool(ns, "instance", "add", "--pool6", "64:ff9b::/96"))
+    ok(jool_env.jool(ns, "pool4", "add", "--udp", "192.0.2.2", "1-3000"))
+    before = [ok(jool_env.jool(ns, mode, "display", "--csv")) for mode in ("global", "pool4")]
+    (control,) = jool_env.control_pids()
+
+    result = ns.exec(sys.executable, "-c", MISBEHAVING_CLIENT, env=jool_env.env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    # Framing errors: the connection is closed without an answer (a reset when
+    # unread bytes were left behind).
+    for probe in ("huge_length", "not_json", "json_array", "truncated"):
+        assert got[probe] in ("closed", "ConnectionResetError"), (probe, got[probe])
+    # Well-framed nonsense: EINVAL (234 for a JSON value of the wrong type, as the
+    # config files get) with a message.
+    for probe in ("unknown_op", "no_op", "bad_types", "bad_global"):
+        assert got[probe]["status"] in (22, 234), (probe, got[probe])
+        assert got[probe]["messages"], (probe, got[probe])
+    assert got["while_stalled"] == {"status": 0, "data": "Running"}
+    assert got["while_stalled_s"] < 2.0, got
+
+    # An unprivileged peer may not even send a long message (stats display is short).
+    unprivileged = ns.exec(sys.executable, "-c",
+                           "import os, socket, struct\n"
+                           "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+                           "s.settimeout(5)\n"
+                           "s.connect('\\0' + os.environ['JOOL_CONTROL_SOCKET'])\n"
+                           "s.sendall(struct.pack('!I', 1 << 20) + b'{' * 4096)\n"
+                           "try:\n"
+                           "    print(repr(s.recv(4)))\n"
+                           "except ConnectionResetError:\n"
+                           "    print(repr(b''))\n",
+                           user=NOBODY, env=jool_env.env, timeout=30)
+    assert unprivileged.returncode == 0, unprivileged.stderr
+    assert unprivileged.stdout.strip() == "b''"
+
+    # The same process, unchanged, still serving.
+    assert jool_env.control_pids() == [control]
+    assert os.path.exists(f"/proc/{control}")
+    assert [ok(jool_env.jool(ns, mode, "display", "--csv"))
+            for mode in ("global", "pool4")] == before
