@@ -5,7 +5,8 @@ $JOOL_CONTROL_SOCKET or `jool-userspace/control`; each message is a 4-byte
 big-endian length and UTF-8 JSON.
 
 With no control process listening, the namespace behaves as an empty translator
-(`offline_answer`), except for the requests that create instances, which start the
+(`offline_answer`), except for the requests that create instances, and any request
+while the registry lists instances of a control process that died, which start the
 control process ($JOOL_CONTROL_COMMAND, default `python -m jool.control --daemon`)
 and retry for up to 5 seconds.
 """
@@ -125,7 +126,9 @@ def call(request, start=False):
     try:
         return exchange(request)
     except NoControlProcess:
-        if start:
+        # Instances whose control process died are still translating: a new one
+        # takes them over (control/server.py take_over) and answers.
+        if start or registry.orphaned(registry.netns_id()):
             return start_and_retry(request)
         return offline_answer(request)
 

@@ -20,6 +20,10 @@ from jool.control import shm
 
 HEADER = struct.Struct("<QI")
 DEFAULT_SIZE = 4 * 1024 * 1024
+# The generation a block gets when its instance goes away: workers that see it
+# stop, whoever started them (they outlive a control process that dies, so that
+# forwarding goes on until another one takes them over).
+RETIRED = (1 << 64) - 2
 
 
 class ConfigBlock:
@@ -53,6 +57,13 @@ class ConfigBlock:
         struct.pack_into("<Q", self._mm, 0, odd + 1)
         return odd + 1
 
+    def retire(self):
+        struct.pack_into("<Q", self._mm, 0, RETIRED)
+
+    @property
+    def retired(self):
+        return self.generation == RETIRED
+
     def read(self, attempts=1000):
         """(generation, document) of a consistent snapshot, or (0, None) if the
         block was never published."""
@@ -60,7 +71,7 @@ class ConfigBlock:
             before, length = HEADER.unpack_from(self._mm, 0)
             if before == 0:
                 return 0, None
-            if before % 2:
+            if before % 2 or before == RETIRED:
                 continue
             data = bytes(self._mm[HEADER.size:HEADER.size + length])
             if HEADER.unpack_from(self._mm, 0)[0] == before:
@@ -80,13 +91,18 @@ def build_translator(document, tables, **overrides):
     """A worker's Translator from a published document, on the shared tables;
     overrides replace options (MTUs, addresses, the counters row)."""
     from jool._fast.pipeline import Translator
-    from jool.config.pool4 import Pool4
 
     translator = Translator(tables=tables, **dict(document["translator"], **overrides))
+    translator.set_pool4(pool4_from_document(document))
+    return translator
+
+
+def pool4_from_document(document):
+    from jool.config.pool4 import Pool4
+
     pool4 = Pool4()
     for pset in document["pool4"]:
         for addr, lo, hi in pset["entries"]:
             pool4.add(pset["proto"], addr, lo, hi, pset["mark"], pset["max_iterations"],
                       set_iterations=True)
-    translator.set_pool4(pool4)
-    return translator
+    return pool4

@@ -170,7 +170,10 @@ class Instance:
                  "entries": [[str(ipaddress.IPv4Address(a)), lo, hi] for a, lo, hi in s.entries()]}
                 for s in self.translator.pool4.ordered_sets()]
         doc = {"instance": self.name, "framework": self.framework, "tables": self.tables.name,
-               "translator": options, "pool4": sets}
+               "translator": options, "pool4": sets,
+               # the globals as `jool global display` has them: what a control
+               # process that takes this instance over starts from (takeover.py)
+               "globals": {key: glb.to_json(key, self.values[key]) for key in glb.NAMES}}
         try:
             from jool.dataplane.bpf import owned_filter
             doc["bpf"] = [list(i) for i in owned_filter(self.values["pool6"], self.claims(),
@@ -202,11 +205,79 @@ class Instance:
             raise _config_error(exc) from None
         return cls(name, framework, netns, values, capacity=capacity)
 
+    @classmethod
+    def adopt(cls, entry):
+        """The instance a control process that died left in shared memory (its
+        registry entry, control/takeover.py): tables, configuration and counters
+        attached as they are, the translator rebuilt from the last published
+        configuration. The dataplane is resumed separately (resume_dataplane)."""
+        from jool.control.configblock import pool4_from_document
+        self = cls.__new__(cls)
+        self.name = entry["name"]
+        self.framework = entry["framework"]
+        self.queue_base = entry.get("queue_base")
+        self.workers = None
+        self.tables = Tables.attach(entry["tables"])
+        try:
+            self.config = ConfigBlock.attach(entry["tables"] + "-config")
+            self.counters = CounterBlock.attach(entry["tables"] + "-counters")
+            _generation, doc = self.config.read()
+            values = glb.defaults(None)
+            for key, value in doc["globals"].items():
+                values[key] = glb.parse_json(key, value)
+            self.values = values
+            self.translator = Translator(tables=self.tables, counters=self.counters.row(0),
+                                         **glb.translator_kwargs(values))
+            self.translator.set_pool4(pool4_from_document(doc))
+        except Exception:
+            self.release()
+            raise
+        return self
+
+    def resume_dataplane(self, entry, net_name):
+        """Re-asserts the kernel's side (claim rules, hand-back pair: both
+        idempotent) and takes the running workers over; the ones that died
+        meanwhile are started again. Returns how many were adopted."""
+        from jool.control.workers import WorkerPool
+        self.interfaces = list(entry.get("interfaces") or [])
+        pool = entry.get("pool") or {}
+        if self.framework == "netfilter" and not self.interfaces:
+            return 0
+        if self.framework == "netfilter":
+            self._claim()
+        pids = pool.get("workers") or []
+        self.workers = WorkerPool(self.config.name, self.counters.name, self.interfaces,
+                                  count=len(pids) or None, net_name=net_name,
+                                  queue_base=self.queue_base,
+                                  fanout_group=pool.get("fanout_group"))
+        return self.workers.adopt(pids)
+
+    def takeover_entry(self):
+        """What registry.publish records of this instance for a successor."""
+        entry = {"name": self.name, "framework": self.framework, "tables": self.tables.name,
+                 "queue_base": self.queue_base,
+                 "interfaces": list(getattr(self, "interfaces", None) or [])}
+        if self.workers is not None:
+            entry["pool"] = self.workers.describe()
+        return entry
+
+    def release(self):
+        """Lets go of the shared segments without removing them (a failed takeover)."""
+        for part in ("counters", "config", "tables"):
+            block = getattr(self, part, None)
+            if block is not None:
+                self.translator = None
+                block.close()
+                setattr(self, part, None)
+
     def close(self):
         if self._sync is not None and self._sync.link is not None:
             self._sync.link.close()
         self._sync = None
         workers = getattr(self, "workers", None)
+        config = getattr(self, "config", None)
+        if config is not None:
+            config.retire()             # also stops workers nobody can signal
         if workers is not None:
             workers.stop()
             self.workers = None
@@ -230,7 +301,6 @@ class Instance:
             counters.close()
             counters.unlink()
             self.counters = None
-        config = getattr(self, "config", None)
         if config is not None:
             config.close()
             config.unlink()

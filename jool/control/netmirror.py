@@ -87,9 +87,14 @@ def snapshot():
 
 
 class NetMirror:
-    def __init__(self, netns):
-        self.block = ConfigBlock.create(f"jool64-{netns}-net-{secrets.token_hex(4)}",
-                                        size=16 * 1024 * 1024)
+    def __init__(self, netns, existing=None):
+        """existing: the block of a control process that died, which its workers
+        still read (control/takeover.py); publishing goes on in it."""
+        if existing is not None:
+            self.block = ConfigBlock.attach(existing)
+        else:
+            self.block = ConfigBlock.create(f"jool64-{netns}-net-{secrets.token_hex(4)}",
+                                            size=16 * 1024 * 1024)
         self.name = self.block.name
         self.events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
         self.events.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)

@@ -25,8 +25,9 @@ def _path(netns):
     return os.path.join(registry_dir(), f"{netns}.json")
 
 
-def publish(netns, pid, instances):
-    """instances: [{"name", "framework"}]; an empty list removes the entry."""
+def publish(netns, pid, instances, mirror=None):
+    """instances: [{"name", "framework", ...}] (what a successor needs to take
+    them over, control/takeover.py); an empty list removes the entry."""
     path = _path(netns)
     if not instances:
         try:
@@ -37,8 +38,28 @@ def publish(netns, pid, instances):
     os.makedirs(registry_dir(), exist_ok=True)
     tmp = f"{path}.{pid}.tmp"
     with open(tmp, "w") as f:
-        json.dump({"pid": pid, "netns": netns, "instances": instances}, f)
+        json.dump({"pid": pid, "netns": netns, "instances": instances, "mirror": mirror}, f)
     os.replace(tmp, path)               # readers never see half a file
+
+
+def read(netns):
+    """The namespace's entry as published, or None."""
+    try:
+        with open(_path(netns)) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def orphaned(netns):
+    """True when instances were published by a control process that is gone
+    (killed, crashed): the next one takes them over."""
+    data = read(netns)
+    try:
+        return bool(data and data.get("instances") and not pid_alive(int(data.get("pid", 0))))
+    except (TypeError, ValueError):
+        return False
 
 
 def pid_alive(pid):

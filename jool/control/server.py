@@ -268,12 +268,12 @@ class ControlServer:
             else:
                 self.drop_sync_link(link)
 
-    def network_mirror(self):
+    def network_mirror(self, existing=None):
         """The namespace's mirror of links, addresses and neighbours, made when
         the first dataplane starts (jool/control/netmirror.py)."""
         if self.mirror is None:
             from jool.control.netmirror import NetMirror
-            self.mirror = NetMirror(self.netns)
+            self.mirror = NetMirror(self.netns, existing)
             if self._selector is not None:
                 self._selector.register(self.mirror, selectors.EVENT_READ, "mirror")
         return self.mirror
@@ -302,9 +302,12 @@ class ControlServer:
                 log.exception("timer pass of instance %s failed", inst.name)
 
     def check_workers(self):
+        restarted = 0
         for inst in self.instances.values():
             if inst.workers is not None:
-                inst.workers.check()
+                restarted += inst.workers.check()
+        if restarted:
+            self.publish()              # a successor must know the new pids
 
     def send(self, outputs):
         """Packets of the timer pass (TCP probes, port unreachables for stored SYNs)."""
@@ -337,8 +340,54 @@ class ControlServer:
 
     def publish(self):
         registry.publish(self.netns, os.getpid(),
-                         [{"name": i.name, "framework": i.framework}
-                          for i in self.instances.values()])
+                         [i.takeover_entry() for i in self.instances.values()],
+                         mirror=self.mirror.name if self.mirror is not None else None)
+
+    def take_over(self):
+        """Adopts the instances of this namespace's previous control process if it
+        died (SIGKILL, crash): their tables, counters and configuration stay in
+        shared memory and their workers kept forwarding; this process attaches to
+        all of it and supervises the workers from now on. Returns the names."""
+        entry = registry.read(self.netns)
+        if not entry or not entry.get("instances"):
+            return []
+        try:
+            if registry.pid_alive(int(entry.get("pid", 0))):
+                return []
+        except (TypeError, ValueError):
+            return []
+        from jool.control import shm
+        dataplane = os.environ.get("JOOL_DATAPLANE", "1") != "0"
+        mirror = entry.get("mirror")
+        if dataplane and mirror and shm.exists(mirror):
+            try:
+                self.network_mirror(existing=mirror)
+            except Exception:
+                log.exception("the previous network mirror %s could not be attached", mirror)
+        taken = []
+        for item in entry["instances"]:
+            try:
+                inst = Instance.adopt(item)
+            except Exception:
+                log.exception("instance %r of pid %s could not be taken over",
+                              item.get("name"), entry.get("pid"))
+                continue
+            self.instances[inst.name] = inst
+            if dataplane:
+                try:
+                    adopted = inst.resume_dataplane(item, self.network_mirror().name)
+                except Exception:
+                    log.exception("instance %s: its dataplane could not be resumed", inst.name)
+                    adopted = 0
+            else:
+                adopted = 0
+            log.info("instance %s taken over from pid %s (%d running workers adopted)",
+                     inst.name, entry.get("pid"), adopted)
+            taken.append(inst.name)
+        if taken:
+            self._had_instances = True
+        self.publish()
+        return taken
 
     def handle_request(self, conn, request, req):
         """Answers one complete request; True when the connection stays open
@@ -601,6 +650,9 @@ def main(argv=None):
         if ready:
             os.close(ready)
         return 1
+    # Bound: no other control process serves this namespace, so what a dead one
+    # left is ours to take over.
+    server.take_over()
     if ready:
         os.close(ready)                  # tells the waiting parent we are listening
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "running", False))

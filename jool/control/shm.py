@@ -27,6 +27,10 @@ def attach(name):
         os.close(fd)
 
 
+def exists(name):
+    return os.path.exists(os.path.join(SHM_DIR, name))
+
+
 def unlink(name):
     try:
         os.unlink(os.path.join(SHM_DIR, name))

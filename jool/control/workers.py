@@ -9,6 +9,7 @@ session is lost with it.
 import logging
 import os
 import secrets
+import signal
 import time
 
 import multiprocess
@@ -31,16 +32,66 @@ def worker_count():
     return max(1, min(wanted, 64)) if wanted > 0 else len(os.sched_getaffinity(0))
 
 
+def is_worker_of(pid, config_name):
+    """True when process `pid` lives and maps the instance's configuration block:
+    a worker of that instance, not a stranger that got a recycled pid."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return any(line.rstrip().endswith(f"/{config_name}") for line in f)
+    except OSError:
+        return False
+
+
+class AdoptedWorker:
+    """A worker started by a control process that died (control/takeover.py). It
+    is not our child, so it is watched through /proc, and the init process (or a
+    subreaper) reaps it."""
+
+    def __init__(self, pid, config_name):
+        self.pid = pid
+        self.config_name = config_name
+        self.exitcode = None
+
+    def is_alive(self):
+        alive = is_worker_of(self.pid, self.config_name)
+        if alive:
+            try:
+                with open(f"/proc/{self.pid}/stat") as f:
+                    alive = f.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+            except OSError:
+                alive = False
+        return alive
+
+    def _signal(self, signum):
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def terminate(self):
+        self._signal(signal.SIGTERM)
+
+    def kill(self):
+        self._signal(signal.SIGKILL)
+
+    def join(self, timeout=None):
+        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
+        while self.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
 class WorkerPool:
     def __init__(self, config_name, counters_name, interfaces, count=None, net_name=None,
-                 queue_base=None):
+                 queue_base=None, fanout_group=None):
         self.config_name = config_name
         self.net_name = net_name
         self.queue_base = queue_base
         self.counters_name = counters_name
         self.interfaces = list(interfaces)
         self.count = count or worker_count()
-        self.fanout_group = secrets.randbelow(0xff00) + 1    # + interface number
+        # + interface number; an adopted pool keeps its workers' group, so that
+        # the ones it restarts share the flows with those still running.
+        self.fanout_group = fanout_group or secrets.randbelow(0xff00) + 1
         self.ctx = multiprocess.get_context("spawn")
         self.procs = [None] * self.count
         self.started = [0.0] * self.count
@@ -62,6 +113,22 @@ class WorkerPool:
     def start(self):
         for i in range(self.count):
             self._spawn(i)
+
+    def adopt(self, pids):
+        """Takes over the workers a dead control process left running (their pids,
+        by worker index); the missing ones are started. Returns how many were
+        adopted."""
+        adopted = 0
+        for i in range(self.count):
+            pid = pids[i] if i < len(pids) else None
+            if pid and is_worker_of(pid, self.config_name):
+                self.procs[i] = AdoptedWorker(pid, self.config_name)
+                self.started[i] = time.monotonic()
+                adopted += 1
+                log.info("worker %d (pid %d) adopted", i, pid)
+            else:
+                self._spawn(i)
+        return adopted
 
     def check(self):
         """Restarts every worker that is no longer alive; returns how many."""
@@ -89,6 +156,11 @@ class WorkerPool:
 
     def pids(self):
         return [p.pid for p in self.procs if p is not None]
+
+    def describe(self):
+        """What a successor needs to take these workers over (registry.py)."""
+        return {"workers": [p.pid if p is not None else None for p in self.procs],
+                "fanout_group": self.fanout_group}
 
     def stop(self, timeout=3.0):
         for proc in self.procs:

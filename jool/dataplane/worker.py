@@ -18,6 +18,7 @@ import signal
 log = logging.getLogger("jool.worker")
 
 POLL_MS = 20               # also how soon a new configuration is picked up
+ORPHAN_CHECK_MS = 1000     # how often a worker whose control process died looks for its instance
 DROPS_EVERY_MS = 500       # how often the rings' kernel drop counts are collected
 DP_RX_DROPPED_SLOT = 81    # counters.pxd JDP_RX_DROPPED
 
@@ -128,7 +129,7 @@ class Worker:
                     pass
             if lost:
                 self.counter_block.row(self.index + 1)[DP_RX_DROPPED_SLOT] += lost
-        if self.block.generation != self.generation:
+        if self.block.generation != self.generation and not self.block.retired:
             from jool.control.configblock import build_translator
             self.generation, doc = self.block.read()
             self.translator = self._build(doc, build_translator)
@@ -140,18 +141,32 @@ class Worker:
             log.info("worker %d: configuration generation %d", self.index, self.generation)
 
     def run(self):
+        """Translates until told to stop: SIGTERM, the instance's configuration
+        block retired, or (once the control process that started it has died) the
+        block gone from /dev/shm. A control process that dies does not stop
+        forwarding: the next one takes the workers over (control/takeover.py)."""
         from jool._fast.rings import wait
         from jool.control.instance import now_ms
+        from jool.control.shm import exists
         parent = os.getppid()
+        orphan_checked = 0
         while self.running:
             for ready in wait(self.rings + self.queues, POLL_MS):
                 if ready in self.queues:
                     ready.drain(self.translator, now_ms(), self.tx)
                 else:
                     ready.drain(self.translator, now_ms(), self.tx, self.reassembler)
-            self.refresh(now_ms())
-            if os.getppid() != parent:          # the control process is gone
+            if self.block.retired:
+                log.info("worker %d: instance removed", self.index)
                 break
+            now = now_ms()
+            self.refresh(now)
+            if os.getppid() != parent and (now - orphan_checked >= ORPHAN_CHECK_MS or
+                                           now < orphan_checked):
+                orphan_checked = now
+                if not exists(self.block.name):
+                    log.info("worker %d: control process and instance gone", self.index)
+                    break
 
     def close(self):
         for ring in self.rings + self.queues:
