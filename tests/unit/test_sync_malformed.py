@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from _nat64 import EST, ICMP_TO, TRANS, UDP_TO, Nat64, Tables  # noqa: F401
+from _nat64 import Nat64, Tables
 
 pytest.importorskip("jool._fast.sync")
 from jool.control.counters import SLOTS  # noqa: E402

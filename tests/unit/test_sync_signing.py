@@ -208,3 +208,11 @@ def test_keyless_daemon_relays_everything_as_4_1_9():
     assert daemon.admit(b"random junk") == b"random junk"
     assert daemon.admit(SyncKey(KEY).sign(RECORDS)) == RECORDS
     assert daemon.dropped_unreported == dict.fromkeys(daemon.dropped_unreported, 0)
+
+
+def test_the_largest_signed_datagram_is_read_whole():
+    """ss-max-payload caps a datagram at 14 records; with the trailer it still
+    fits in what a receiving joold reads (2048 bytes), so none gets cut."""
+    from jool.sync import wire
+    most = wire.records_per_datagram(65535) * wire.RECORD_SIZE
+    assert most + TRAILER_SIZE <= wire.MAX_DATAGRAM
