@@ -111,5 +111,11 @@ SYNC_COUNTER_NAMES = (
     "JOOL_SS_REJECTED",
     "JOOL_SS_DROPPED",
     "JOOL_SS_LOST_DATAGRAMS",
+    # Hardening (issue 8): whole datagrams dropped, by reason. The first three
+    # only happen with a shared key (jool/sync/signing.py).
+    "JOOL_SS_UNSIGNED",
+    "JOOL_SS_FORGED",
+    "JOOL_SS_REPLAYED",
+    "JOOL_SS_MALFORMED",
 )
 SYNC_FIRST_SLOT = 86

@@ -55,6 +55,47 @@ translator listens. The counters JOOL_DP_NFQ_RECEIVED and JOOL_DP_NFQ_ACCEPTED
 """},
 ]
 
+# Sections of joold(8) beyond the arguments: our extension to netsocket.json.
+JOOLD_SECTIONS = [
+    {"heading": "SHARED KEY (EXTENSION)", "content": r"""
+Jool 4.1.9 authenticates no synchronization datagram: anyone who can send to the
+multicast group can install sessions. The member \fBx\-shared\-key\-file\fR of
+NETSOCKET_FILE, an extension of ours (the \fBx\-\fR says so; Jool's joold ignores
+members it does not know), names a file holding a key that every node shares: its
+bytes, surrounding whitespace left out, at least 16 of them. A relative name is
+taken from the directory of NETSOCKET_FILE. Make one with
+.PP
+.nf
+head \-c 32 /dev/urandom | base64 > /etc/jool/sync.key
+chmod 600 /etc/jool/sync.key
+.fi
+.PP
+and add \fB"x\-shared\-key\-file": "/etc/jool/sync.key"\fR on every node. joold
+then appends a 60\-byte trailer to each datagram it sends: the magic
+\fBJSS\fR and format version 1 (4 bytes), a sender id drawn at start (8 bytes), a
+sequence number (8 bytes), the send time in milliseconds since the Unix epoch
+(8 bytes), all big\-endian, and HMAC\-SHA256 of the records and those 28 bytes
+(32 bytes). It relays to its instance only datagrams whose trailer verifies and
+that are fresh: sent within 60 seconds of the receiver's clock (keep the nodes'
+clocks in step, NTP is plenty) and not seen before from that sender. The others
+are dropped and counted (\fBjool stats display \-\-userspace\fR):
+JOOL_SS_UNSIGNED (no trailer), JOOL_SS_FORGED (a trailer that does not verify:
+another key, or altered), JOOL_SS_REPLAYED (stale, or a repeat), and
+JOOL_SS_MALFORMED (longer than 2048 bytes, so cut).
+.PP
+Without the member nothing changes: datagrams are Jool 4.1.9's byte for byte.
+A joold without a key that receives a signed datagram cannot check it; it takes
+the trailer off and relays the records (Jool 4.1.9 installs them too, skipping the
+trailer as a cut record), so a key can be deployed one node at a time.
+"""},
+    {"heading": "MALFORMED DATAGRAMS", "content": r"""
+A received datagram that is empty, not a whole number of 140\-byte records, longer
+than 2048 bytes, or holds a record that is not well formed is counted in
+JOOL_SS_MALFORMED; its bad records are dropped (JOOL_SS_REJECTED) and its good
+ones installed, as Jool 4.1.9 does. Neither joold nor the control process stops.
+"""},
+]
+
 
 def render(program="jool"):
     from argparse_manpage.manpage import Manpage
@@ -64,6 +105,7 @@ def render(program="jool"):
         if program == "joold":
             from jool.cli.joold import build_parser
             parser = build_parser()
+            parser._manpage = JOOLD_SECTIONS
             description = "session synchronization daemon of the userspace NAT64"
         else:
             parser = build_parsers()

@@ -99,4 +99,8 @@ EXPLANATIONS = {
     "JOOL_SS_REJECTED": "Received records that were malformed, dropped.",
     "JOOL_SS_DROPPED": "Well-formed received sessions not installed (address taken, table full, sync disabled).",
     "JOOL_SS_LOST_DATAGRAMS": "Sync datagrams the kernel dropped before joold read them.",
+    "JOOL_SS_UNSIGNED": "Sync datagrams without a signature, dropped by a joold that has a shared key (x-shared-key-file).",
+    "JOOL_SS_FORGED": "Sync datagrams whose signature does not verify (another key, or altered), dropped.",
+    "JOOL_SS_REPLAYED": "Sync datagrams correctly signed but stale or already received, dropped.",
+    "JOOL_SS_MALFORMED": "Sync datagrams not entirely well formed (empty, cut, not whole records, a bad record), and bad joold frames.",
 }

@@ -1,8 +1,9 @@
-"""Counters of an instance in shared memory: one row of 96 counter slots per
+"""Counters of an instance in shared memory: one row of 128 counter slots per
 process (row 0 the control process, row i+1 worker i), so that each process
 counts without touching another's cache lines and `jool stats display` sums them.
-Slots 1-69 are Jool's counters (spec/stats.md), 70 on the dataplane's own
-(counters.pxd JDP_*)."""
+Slots 1-69 are Jool's counters (spec/stats.md), 70-84 the dataplane's own
+(counters.pxd JDP_*), 86-99 session synchronization's (stats.py JOOL_SS_*); the
+rest are spare."""
 
 
 import numpy as np
@@ -12,7 +13,7 @@ from jool.control import shm
 from jool._fast.stats import (COUNTER_NAMES, DATAPLANE_COUNTER_NAMES, DATAPLANE_FIRST_SLOT,
                               SYNC_COUNTER_NAMES, SYNC_FIRST_SLOT)
 
-SLOTS = 96                  # slot 0: the generation a worker applies (workers.py)
+SLOTS = 128                 # slot 0: the generation a worker applies (workers.py)
 ROWS = 65                   # the control process and up to 64 workers
 GAUGES = ("JSTAT_BIB_ENTRIES", "JSTAT_SESSIONS")
 

@@ -10,6 +10,12 @@ One thread, one select loop:
   and relayed as one "add" frame per burst, with the number of datagrams the
   kernel dropped for want of buffer space since the last one (SO_RXQ_OVFL), so
   those losses are counted too.
+* With a shared key (our extension, jool/sync/signing.py) every datagram sent is
+  signed, and only received datagrams that verify are relayed; the others are
+  dropped here and their numbers ride in the next "add" frame (unsigned, forged,
+  replayed, malformed), so the control process counts them with the rest.
+  Without a key, datagrams go out and come in as 4.1.9's, untouched (a signed
+  one has its trailer taken off, unverified).
 When the control process goes away (instance removed, restarted), joold keeps
 its multicast membership and reconnects.
 """
@@ -26,6 +32,7 @@ import struct
 import time
 
 from jool.control.protocol import abstract_address, recv_message, send_message
+from jool.sync import signing
 from jool.sync.link import FrameLink, LinkClosed
 from jool.sync.wire import MAX_DATAGRAM
 
@@ -37,6 +44,9 @@ RECEIVE_BUFFER = 16 << 20       # bursts of a busy peer fit (SO_RCVBUFFORCE as r
 SEND_BUFFER = 4 << 20
 BURST = 512                     # datagrams read before relaying them in one frame
 RECONNECT_EVERY = 1.0
+DROP_LOG_EVERY = 10.0           # seconds between two log lines about dropped datagrams
+# Datagram drops of a keyed joold, as named in the "add" frame.
+DROP_REASONS = (signing.UNSIGNED, signing.FORGED, signing.REPLAYED, "malformed")
 
 
 class SetupError(Exception):
@@ -106,9 +116,11 @@ def open_multicast(net):
 
 
 class Joold:
-    def __init__(self, net, instance, control_socket=None):
+    def __init__(self, net, instance, control_socket=None, key=None):
+        """key: the shared key (bytes), or None for 4.1.9's unsigned datagrams."""
         self.instance = instance
         self.control_socket = control_socket
+        self.init_admission(key)
         self.mcast, self.destination = open_multicast(net)
         self.link = None
         self.running = True
@@ -163,7 +175,10 @@ class Joold:
             failed = 0
             for text in frame.get("datagrams", ()):
                 try:
-                    self.mcast.sendto(base64.b64decode(text), self.destination)
+                    datagram = base64.b64decode(text)
+                    if self.signer is not None:
+                        datagram = self.signer.sign(datagram)
+                    self.mcast.sendto(datagram, self.destination)
                     self.relayed_out += 1
                 except (OSError, ValueError) as exc:
                     failed += 1
@@ -172,13 +187,60 @@ class Joold:
 
     # ------------------------------------------------------------ network
 
+    def init_admission(self, key):
+        """What admit() needs (no socket: tests build a bare Joold with it)."""
+        self.signer = signing.SyncKey(key) if key is not None else None
+        self.dropped_unreported = dict.fromkeys(DROP_REASONS, 0)
+        self.dropped_total = dict.fromkeys(DROP_REASONS, 0)
+        self.dropped_logged = dict.fromkeys(DROP_REASONS, 0)
+        self.next_drop_log = 0.0
+        self.unverified_logged = False
+
+    def admit(self, data, truncated=False):
+        """The records of a received datagram to relay, or None when it is
+        dropped here (counted by reason). truncated: it was longer than
+        MAX_DATAGRAM and is cut (MSG_TRUNC)."""
+        if self.signer is None:
+            # 4.1.9's behaviour: relay what was read; the control process
+            # counts what is malformed. A keyed peer's trailer goes: nothing
+            # can check it here and it is not a record.
+            stripped = signing.strip_unverified(data)
+            if stripped is not data and not self.unverified_logged:
+                log.warning("signed datagrams received but no shared key is configured: "
+                            "accepted without verification")
+                self.unverified_logged = True
+            return stripped
+        if truncated:
+            verdict = "malformed"           # its trailer is cut off: nothing to verify
+        else:
+            verdict, records = self.signer.verify(data)
+            if verdict == signing.ACCEPTED:
+                return records
+        self.dropped_unreported[verdict] += 1
+        self.dropped_total[verdict] += 1
+        return None
+
+    def _log_drops(self):
+        """One line now and then about datagrams dropped for their signature,
+        not one per datagram (a flood of forgeries must not flood the log)."""
+        now = time.monotonic()
+        if now < self.next_drop_log or self.dropped_total == self.dropped_logged:
+            return
+        news = {reason: self.dropped_total[reason] - self.dropped_logged[reason]
+                for reason in DROP_REASONS}
+        log.warning("datagrams dropped since the last report: %s",
+                    ", ".join(f"{n} {reason}" for reason, n in news.items() if n))
+        self.dropped_logged = dict(self.dropped_total)
+        self.next_drop_log = now + DROP_LOG_EVERY
+
     def on_multicast(self):
         datagrams = []
         space = socket.CMSG_SPACE(4)
-        while len(datagrams) < BURST:
+        read = 0
+        while read < BURST:
             try:
-                data, ancillary, _flags, _addr = self.mcast.recvmsg(MAX_DATAGRAM, space,
-                                                                    socket.MSG_DONTWAIT)
+                data, ancillary, flags, _addr = self.mcast.recvmsg(MAX_DATAGRAM, space,
+                                                                   socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
@@ -189,12 +251,20 @@ class Joold:
                     total = struct.unpack("@I", value[:4])[0]
                     self.lost_unreported += (total - self.overflow_seen) & 0xFFFFFFFF
                     self.overflow_seen = total
-            datagrams.append(base64.b64encode(data).decode())
-        if not datagrams or self.link is None:
+            read += 1
+            records = self.admit(data, truncated=bool(flags & socket.MSG_TRUNC))
+            if records is not None:
+                datagrams.append(base64.b64encode(records).decode())
+        if self.signer is not None:
+            self._log_drops()
+        drops = {reason: n for reason, n in self.dropped_unreported.items() if n}
+        if not (datagrams or drops) or self.link is None:
             return                      # nobody to give them to: like 4.1.9, gone
         self.relayed_in += len(datagrams)
-        self.link.send({"type": "add", "datagrams": datagrams, "lost": self.lost_unreported})
+        self.link.send(dict({"type": "add", "datagrams": datagrams,
+                             "lost": self.lost_unreported}, **drops))
         self.lost_unreported = 0
+        self.dropped_unreported = dict.fromkeys(DROP_REASONS, 0)
 
     # ------------------------------------------------------------ loop
 

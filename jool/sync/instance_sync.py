@@ -14,8 +14,9 @@ Records are only ever given up when synchronization is switched off with some
 still queued, and then they are counted (JOOL_SS_DISCARDED).
 
 Incoming: datagrams relayed by joold are decoded (malformed records counted and
-dropped) and installed; what was installed is remembered as sent, so it is not
-echoed back to the peers.
+dropped, JOOL_SS_REJECTED, and the datagrams holding them, JOOL_SS_MALFORMED) and
+installed; what was installed is remembered as sent, so it is not echoed back to
+the peers. Whatever a frame holds, it is counted and never stops the process.
 """
 
 import base64
@@ -36,6 +37,12 @@ COLLECT_COST_FACTOR = 10        # ...and at least this many times a pass's own d
 MAX_LINK_BACKLOG = 4 << 20      # bytes the daemon has not read yet: stop handing over
 
 SLOT = {name: SYNC_FIRST_SLOT + i for i, name in enumerate(SYNC_COUNTER_NAMES)}
+
+# Datagrams joold dropped (or the kernel before it), as its "add" frames report
+# them: (field, counter). The signature ones only come from a keyed joold.
+FRAME_DROP_COUNTERS = (("lost", "JOOL_SS_LOST_DATAGRAMS"), ("unsigned", "JOOL_SS_UNSIGNED"),
+                       ("forged", "JOOL_SS_FORGED"), ("replayed", "JOOL_SS_REPLAYED"),
+                       ("malformed", "JOOL_SS_MALFORMED"))
 
 
 class InstanceSync:
@@ -104,23 +111,48 @@ class InstanceSync:
             self.awaiting_ack = False
 
     def on_frame(self, frame, now_ms):
+        """One frame from joold. Whatever it holds, it is counted and the
+        process goes on: a frame that is not what the link protocol says
+        (docs/control-protocol.md) counts as one malformed datagram."""
+        try:
+            self._on_frame(frame, now_ms)
+        except Exception:
+            log.exception("a frame from joold could not be handled")
+            self._count("JOOL_SS_MALFORMED")
+
+    def _on_frame(self, frame, now_ms):
         kind = frame.get("type")
         if kind == "ack":
             self.awaiting_ack = False
-            failed = int(frame.get("failed", 0))
-            if failed:
-                self._count("JOOL_SS_SEND_ERRORS", failed)
+            self._count("JOOL_SS_SEND_ERRORS", self._frame_count(frame, "failed"))
         elif kind == "add":
-            self._count("JOOL_SS_LOST_DATAGRAMS", int(frame.get("lost", 0)))
+            for field, name in FRAME_DROP_COUNTERS:
+                self._count(name, self._frame_count(frame, field))
+            texts = frame.get("datagrams", [])
+            if not isinstance(texts, list):
+                log.warning("an add frame whose datagrams are not a list: dropped")
+                self._count("JOOL_SS_MALFORMED")
+                return
             datagrams = []
-            for text in frame.get("datagrams", ()):
+            for text in texts:
                 try:
                     datagrams.append(base64.b64decode(text, validate=True))
                 except (ValueError, TypeError):
-                    self._count("JOOL_SS_REJECTED")
+                    self._count("JOOL_SS_MALFORMED")
             self.receive(datagrams, now_ms)
         else:
             log.warning("joold sent an unknown frame type %r", kind)
+            self._count("JOOL_SS_MALFORMED")
+
+    def _frame_count(self, frame, field):
+        """A count joold reports in a frame (0 when absent); anything but a
+        plausible count is a malformed frame, counted as such, not added."""
+        value = frame.get(field, 0)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 32:
+            return value
+        log.warning("joold sent %s=%r in a frame: ignored", field, value)
+        self._count("JOOL_SS_MALFORMED")
+        return 0
 
     # ------------------------------------------------------------ outgoing
 
@@ -210,9 +242,10 @@ class InstanceSync:
     # ------------------------------------------------------------ incoming
 
     def receive(self, datagrams, now_ms):
-        records, rejected = wire.decode_many(datagrams)
+        records, rejected, malformed = wire.decode_many(datagrams)
         self._count("JOOL_SS_RECEIVED", len(records) + rejected)
         self._count("JOOL_SS_REJECTED", rejected)
+        self._count("JOOL_SS_MALFORMED", malformed)
         if not len(records):
             return
         if not self.enabled:

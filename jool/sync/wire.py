@@ -96,27 +96,43 @@ def records_per_datagram(max_payload):
 
 
 def decode_many(datagrams):
-    """decode() over many datagrams at once: (records, rejected). Each datagram
-    is read up to MAX_DATAGRAM bytes and its whole records kept; one vectorized
-    check covers them all."""
+    """decode() over many datagrams at once: (records, rejected, malformed).
+    Each datagram is read up to MAX_DATAGRAM bytes and its whole well-formed
+    records kept, as 4.1.9 does; rejected counts the records that were not
+    (a truncated tail counts as one), malformed the datagrams that were not
+    entirely well-formed (empty, not a whole number of records, longer than
+    MAX_DATAGRAM, or holding a rejected record). One vectorized check covers
+    them all."""
     parts = []
+    owners = []                         # for each part, the datagram it came from
+    bad_datagram = np.zeros(len(datagrams), dtype=bool)
     rejected = 0
-    for data in datagrams:
+    for i, data in enumerate(datagrams):
+        if len(data) > MAX_DATAGRAM or not data:
+            bad_datagram[i] = True
         data = data[:MAX_DATAGRAM]
         whole = len(data) - len(data) % RECORD_SIZE
         if whole != len(data):
             rejected += 1
+            bad_datagram[i] = True
         if whole:
             parts.append(data[:whole] if whole != len(data) else data)
+            owners.append(i)
     if not parts:
-        return np.zeros(0, dtype=RECORD), rejected
-    records, bad = decode_records(b"".join(parts))
-    return records, rejected + bad
+        return np.zeros(0, dtype=RECORD), rejected, int(bad_datagram.sum())
+    joined = b"".join(parts)
+    good = check_records(np.frombuffer(joined, dtype=RECORD))
+    if not good.all():
+        per_part = np.array([len(p) // RECORD_SIZE for p in parts])
+        record_owner = np.repeat(np.array(owners), per_part)
+        bad_datagram[record_owner[~good]] = True
+    raw = np.frombuffer(joined, dtype=RECORD)
+    return raw[good].copy(), rejected + int(len(raw) - good.sum()), int(bad_datagram.sum())
 
 
-def decode_records(data):
-    """(records, rejected) of bytes holding whole records only (any number)."""
-    raw = np.frombuffer(data, dtype=RECORD)
+def check_records(raw):
+    """A mask of the records (a RECORD array) whose every constant header
+    field and small-valued field is as §4.3 says."""
     heads = raw.view(_HEADER_VIEW)
     good = np.ones(len(raw), dtype=bool)
     for i, value in enumerate(_EXPECTED_MASKED):
@@ -124,4 +140,11 @@ def decode_records(data):
     good &= raw["proto"] <= PROTO_ICMP
     good &= raw["state"] <= MAX_STATE
     good &= raw["timer"] <= TIMER_SYN4
+    return good
+
+
+def decode_records(data):
+    """(records, rejected) of bytes holding whole records only (any number)."""
+    raw = np.frombuffer(data, dtype=RECORD)
+    good = check_records(raw)
     return raw[good].copy(), int(len(raw) - good.sum())

@@ -12,6 +12,7 @@ from _nat64 import (CLIENT6B, EST, ICMP_TO, PEER4, PEER_PORT, POOL4, TRANS,
                     UDP_TO, Nat64, Tables, echo6, pl, tcp6, udp6)
 
 sync = pytest.importorskip("jool._fast.sync")
+from jool.control.counters import SLOTS  # noqa: E402
 from jool.sync import wire  # noqa: E402
 from jool.sync.instance_sync import SLOT, InstanceSync  # noqa: E402
 from jool.sync.link import FrameLink  # noqa: E402
@@ -186,7 +187,7 @@ def test_advertise_marks_everything(pair):
     a, _b = pair
     for i in range(100):
         a.send(udp6(sport=10000 + i), T0)
-    node = InstanceSync(a.tables, np.zeros(96, np.uint64), {"ss-enabled": True,
+    node = InstanceSync(a.tables, np.zeros(SLOTS, np.uint64), {"ss-enabled": True,
                         "pool6": "64:ff9b::/96", "ss-capacity": 1000}, a.t.options.copy)
     x, y = socket.socketpair()
     node.attach(FrameLink(x))
@@ -206,7 +207,7 @@ class Peer:
         self.values = {"ss-enabled": True, "pool6": "64:ff9b::/96", "ss-flush-asap": True,
                        "ss-flush-deadline": 2000, "ss-capacity": 512, "ss-max-payload": 1452}
         self.values.update(values)
-        self.counters = np.zeros(96, np.uint64)
+        self.counters = np.zeros(SLOTS, np.uint64)
         self.node = InstanceSync(a.tables, self.counters, self.values, a.t.options.copy)
         self.mine, self.theirs = socket.socketpair()
         self.theirs.setblocking(False)
