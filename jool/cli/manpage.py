@@ -55,6 +55,33 @@ translator listens. The counters JOOL_DP_NFQ_RECEIVED and JOOL_DP_NFQ_ACCEPTED
 """},
 ]
 
+# How the processes behave when one of them fails.
+FAULT_SECTIONS = [
+    {"heading": "THE CONTROL PROCESS AND FAULTS", "content": r"""
+The first \fBjool instance add\fR of a network namespace starts its control
+process (\fBpython \-m jool.control \-\-daemon\fR), which owns the instances,
+answers \fBjool\fR, runs the timers and supervises the workers. It exits with the
+namespace's last instance. The tables, counters and configuration live in shared
+memory (\fB/dev/shm/jool64\-\fINETNS\fB\-*\fR), so:
+.IP \(bu 2
+a worker that dies is started again within a second, with no session lost;
+.IP \(bu 2
+a control process that dies (killed, crashed) leaves its workers translating;
+the next one, started by any \fBjool\fR command of the namespace (or by a service
+manager), takes over the instances, their tables and the running workers from
+\fB/run/jool\-userspace/instances/\fINETNS\fB.json\fR. Until then no timer
+runs (sessions do not expire) and nothing restarts a worker;
+.IP \(bu 2
+\fBinstance remove\fR and \fBinstance flush\fR stop the workers, remove the
+nftables table, the hand\-back pair and the shared memory, whatever the load.
+.PP
+Only root or a process with CAP_NET_ADMIN may change anything; anyone may run
+\fBstats display\fR (as with Jool). Requests are read without blocking the
+control process: one must arrive whole within 10 seconds, and an unprivileged
+peer's may not exceed 64 KB.
+"""},
+]
+
 # Sections of joold(8) beyond the arguments: our extension to netsocket.json.
 JOOLD_SECTIONS = [
     {"heading": "SHARED KEY (EXTENSION)", "content": r"""
@@ -109,7 +136,7 @@ def render(program="jool"):
             description = "session synchronization daemon of the userspace NAT64"
         else:
             parser = build_parsers()
-            parser._manpage = FRAMEWORK_SECTIONS
+            parser._manpage = FRAMEWORK_SECTIONS + FAULT_SECTIONS
             description = "userspace NAT64 (Jool 4.1.9 compatible) configuration client"
         page = Manpage(parser, _data={
             "date": MAN_DATE,
