@@ -189,7 +189,7 @@ cdef int new_bib_6(Ctx* ctx, uint8_t proto, const uint8_t* src6, uint16_t sport,
     cdef int rc = allocate_mask(ctx, proto, src6, sport, dst6, dport, addr4, &port4)
     if rc:
         return rc
-    b[0] = bib_create(ctx.tables, src6, sport, addr4, port4, proto, False)
+    b[0] = bib_create(ctx.tables, src6, sport, addr4, port4, proto, False, ctx.now)
     return drop(JSTAT_ENOMEM) if b[0] == NONE else 0
 
 
@@ -308,7 +308,8 @@ cdef int update_6to4_locked(Ctx* ctx, uint8_t proto, const uint8_t* src6, uint16
         if so != NONE and bib_find4(t, t.so[so].local4, t.so[so].local_port, PROTO_TCP) == NONE \
                 and (ctx.nat.pool4_empty or set_contains(ctx.nat, find_set(ctx.nat, PROTO_TCP, ctx.mark),
                                                          t.so[so].local4, t.so[so].local_port)):
-            b = bib_create(t, src6, sport, t.so[so].local4, t.so[so].local_port, PROTO_TCP, False)
+            b = bib_create(t, src6, sport, t.so[so].local4, t.so[so].local_port, PROTO_TCP, False,
+                           ctx.now)
             if b == NONE:
                 return drop(JSTAT_ENOMEM)
             so_free(t, so)

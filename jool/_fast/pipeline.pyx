@@ -788,7 +788,7 @@ cdef class Translator:
                 return
             if by6 != NONE or by4 != NONE:
                 raise OSError(17, "The BIB entry collides with an existing one")
-            if bib_create(t, a6, port6, a4, port4, p, True) == NONE:
+            if bib_create(t, a6, port6, a4, port4, p, True, self.ctx.now) == NONE:
                 raise MemoryError("the BIB is full")
             if p == PROTO_TCP:          # spec §9: type 1 SYNs aimed at it are discarded
                 for i in range(t.h.so_cap):
@@ -975,26 +975,44 @@ cdef class Translator:
         return results
 
     def session_events(self, int limit=-1):
-        """Drains the session event ring: [(kind, session dict)], kind one of
-        "created", "updated", "removed"."""
+        """Drains the table's event ring: [(kind, record)], kind one of "created",
+        "updated", "removed" (sessions: the record as `sessions()` shows one) or
+        "bib-created", "bib-removed" (BIB entries: src6, sport6, src4, sport4,
+        proto, static). Each record has the event's "time" (ms, wrapping)."""
         cdef Tables tables = self._require_tables()
         cdef View* t = tables.view()
         cdef uint64_t tail = jool_load64(&t.h.ev_tail)
         cdef uint64_t head = jool_load64(&t.h.ev_head)
         cdef Event* ev
-        kinds = {EV_CREATED: "created", EV_UPDATED: "updated", EV_REMOVED: "removed"}
+        kinds = {EV_CREATED: "created", EV_UPDATED: "updated", EV_REMOVED: "removed",
+                 EV_BIB_CREATED: "bib-created", EV_BIB_REMOVED: "bib-removed"}
         out = []
         while tail < head and (limit < 0 or len(out) < limit):
             ev = &t.ev[tail % t.h.event_cap]
-            record = dict(src6=bytes(ev.s.src6[:16]), sport6=ev.s.sport6, dst4=bytes(ev.s.dst4[:4]),
-                          dport=ev.s.dport, src4=bytes(ev.s.src4[:4]), port4=ev.s.port4,
-                          proto=ev.s.proto, state=ev.s.state, timer=ev.s.timer, last=ev.s.last)
-            view = self._session_view(record, ev.time)
+            if ev.kind == EV_BIB_CREATED or ev.kind == EV_BIB_REMOVED:
+                view = dict(src6=str(ipaddress.IPv6Address(bytes(ev.s.src6[:16]))),
+                            sport6=ev.s.sport6,
+                            src4=str(ipaddress.IPv4Address(bytes(ev.s.src4[:4]))),
+                            sport4=ev.s.port4, proto=PROTO_NAMES.get(ev.s.proto, "?"),
+                            static=bool(ev.s.flags & B_STATIC))
+            else:
+                record = dict(src6=bytes(ev.s.src6[:16]), sport6=ev.s.sport6,
+                              dst4=bytes(ev.s.dst4[:4]), dport=ev.s.dport,
+                              src4=bytes(ev.s.src4[:4]), port4=ev.s.port4, proto=ev.s.proto,
+                              state=ev.s.state, timer=ev.s.timer, last=ev.s.last)
+                view = self._session_view(record, ev.time)
             view["time"] = ev.time
             out.append((kinds.get(ev.kind, "unknown"), view))
             tail += 1
         jool_store64(&t.h.ev_tail, tail)
         return out
+
+    def skip_events(self):
+        """Forgets every event not drained yet (when logging is switched on, what
+        happened before is not logged)."""
+        cdef Tables tables = self._require_tables()
+        cdef View* t = tables.view()
+        jool_store64(&t.h.ev_tail, jool_load64(&t.h.ev_head))
 
 
 def _pack_ranges(rows):

@@ -119,3 +119,11 @@ SYNC_COUNTER_NAMES = (
     "JOOL_SS_MALFORMED",
 )
 SYNC_FIRST_SLOT = 86
+
+# BIB and session logging (logging-bib, logging-session: jool/control/sessionlog.py),
+# the control process's row; ours too.
+LOG_COUNTER_NAMES = (
+    "JOOL_LOG_RECORDS",
+    "JOOL_LOG_LOST",
+)
+LOG_FIRST_SLOT = SYNC_FIRST_SLOT + len(SYNC_COUNTER_NAMES)

@@ -277,7 +277,7 @@ cdef InstallResult install_one(View* t, const uint8_t* r, uint32_t now, const Ti
         if b == NONE:
             if bib_find4(t, src4, port4, proto) != NONE:
                 return COLLIDED
-            b = bib_create(t, src6, sport6, src4, port4, proto, False)
+            b = bib_create(t, src6, sport6, src4, port4, proto, False, now)
             if b == NONE:
                 return NO_SPACE
         e = sess_create(t, b, dst4, dport, state, timer, now)

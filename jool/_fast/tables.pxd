@@ -31,6 +31,10 @@ cdef enum:
     EV_CREATED = 1
     EV_UPDATED = 2
     EV_REMOVED = 3
+    # BIB entry events (for logging-bib): the record's session fields carry the
+    # mapping (src6, sport6, src4, port4, proto), the peer fields are zero
+    EV_BIB_CREATED = 4
+    EV_BIB_REMOVED = 5
     # stored SYN kinds (spec §9)
     SO_TYPE1 = 1
     SO_TYPE2 = 2
@@ -174,7 +178,7 @@ cdef bint bib_has_session_with(View* t, uint32_t b, const uint8_t* dst4) noexcep
 cdef uint32_t bib_find6(View* t, const uint8_t* src6, uint16_t port6, uint8_t proto) noexcept nogil
 cdef uint32_t bib_find4(View* t, const uint8_t* src4, uint16_t port4, uint8_t proto) noexcept nogil
 cdef uint32_t bib_create(View* t, const uint8_t* src6, uint16_t port6, const uint8_t* src4,
-                         uint16_t port4, uint8_t proto, bint static) noexcept nogil
+                         uint16_t port4, uint8_t proto, bint static, uint32_t now) noexcept nogil
 cdef void bib_remove(View* t, uint32_t b, uint32_t now) noexcept nogil
 
 cdef uint32_t so_find(View* t, uint8_t kind, const uint8_t* remote4, uint16_t remote_port) noexcept nogil

@@ -469,8 +469,21 @@ cdef uint32_t bib_find4(View* t, const uint8_t* src4, uint16_t port4, uint8_t pr
     return NONE
 
 
+cdef inline void emit_bib_event(View* t, uint8_t kind, const Bib* b, uint8_t flags,
+                                uint32_t now) noexcept nogil:
+    cdef Session mapping
+    memset(&mapping, 0, sizeof(Session))
+    memcpy(mapping.src6, b.src6, 16)
+    memcpy(mapping.src4, b.src4, 4)
+    mapping.sport6 = b.port6
+    mapping.port4 = b.port4
+    mapping.proto = b.proto
+    mapping.flags = flags               # B_STATIC tells static entries apart
+    emit_event(t, kind, &mapping, now)
+
+
 cdef uint32_t bib_create(View* t, const uint8_t* src6, uint16_t port6, const uint8_t* src4,
-                         uint16_t port4, uint8_t proto, bint static) noexcept nogil:
+                         uint16_t port4, uint8_t proto, bint static, uint32_t now) noexcept nogil:
     cdef uint32_t e
     cdef Bib* b
     if t.h.bib_free != NONE:
@@ -492,11 +505,13 @@ cdef uint32_t bib_create(View* t, const uint8_t* src6, uint16_t port6, const uin
     index_insert(t.bib6, t.h.bib_slots, bib_hash6(t, b), e)
     index_insert(t.bib4, t.h.bib_slots, bib_hash4(t, b), e)
     t.h.bib_count[proto_slot(proto)] += 1
+    emit_bib_event(t, EV_BIB_CREATED, b, b.flags, now)
     return e
 
 
 cdef void bib_remove(View* t, uint32_t b, uint32_t now) noexcept nogil:
     cdef Bib* bib = &t.bib[b]
+    cdef uint8_t flags = bib.flags
     if not (bib.flags & B_IN_USE):
         return
     bib.flags = B_STATIC            # keeps sess_remove from recursing into us
@@ -506,6 +521,7 @@ cdef void bib_remove(View* t, uint32_t b, uint32_t now) noexcept nogil:
     index_delete(t, t.bib6, t.h.bib_slots, bib_hash6(t, bib), b, False, True)
     index_delete(t, t.bib4, t.h.bib_slots, bib_hash4(t, bib), b, False, False)
     t.h.bib_count[proto_slot(bib.proto)] -= 1
+    emit_bib_event(t, EV_BIB_REMOVED, bib, flags, now)
     bib.flags = 0
     bib.sessions = t.h.bib_free
     t.h.bib_free = b

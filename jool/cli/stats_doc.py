@@ -89,6 +89,9 @@ EXPLANATIONS = {
     "JOOL_DP_GSO_SENT": "TCP super-frames translated once and handed to the kernel to segment.",
     "JOOL_DP_COALESCED": "TCP segments of one stream merged into super-frames before translation (software GRO).",
     "JOOL_DP_HANDED_BACK": "Claimed packets the translator left alone, given back to the kernel (hand-back link).",
+    "JOOL_LOG_RECORDS": "BIB and session records written (logging-bib, logging-session).",
+    "JOOL_LOG_LOST": "BIB and session events not logged: the event ring overflowed or a "
+                     "destination refused the record.",
     "JOOL_SS_QUEUED": "Session changes taken from the tables to synchronize.",
     "JOOL_SS_SENT": "Session records handed to joold.",
     "JOOL_SS_SEND_ERRORS": "Datagrams joold could not send.",

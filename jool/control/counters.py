@@ -11,7 +11,8 @@ import numpy as np
 from jool.control import shm
 
 from jool._fast.stats import (COUNTER_NAMES, DATAPLANE_COUNTER_NAMES, DATAPLANE_FIRST_SLOT,
-                              SYNC_COUNTER_NAMES, SYNC_FIRST_SLOT)
+                              LOG_COUNTER_NAMES, LOG_FIRST_SLOT, SYNC_COUNTER_NAMES,
+                              SYNC_FIRST_SLOT)
 
 SLOTS = 128                 # slot 0: the generation a worker applies (workers.py)
 ROWS = 65                   # the control process and up to 64 workers
@@ -58,12 +59,13 @@ class CounterBlock:
         return named(self.array.sum(axis=0))
 
     def extension_totals(self):
-        """{name: value} of our own counters (dataplane JOOL_DP_*, sync JOOL_SS_*),
-        summed over every process."""
+        """{name: value} of our own counters (dataplane JOOL_DP_*, sync JOOL_SS_*,
+        logging JOOL_LOG_*), summed over every process."""
         summed = self.array.sum(axis=0)
         totals = {}
         for first, names in ((DATAPLANE_FIRST_SLOT, DATAPLANE_COUNTER_NAMES),
-                             (SYNC_FIRST_SLOT, SYNC_COUNTER_NAMES)):
+                             (SYNC_FIRST_SLOT, SYNC_COUNTER_NAMES),
+                             (LOG_FIRST_SLOT, LOG_COUNTER_NAMES)):
             totals.update((name, int(summed[first + i])) for i, name in enumerate(names))
         return totals
 

@@ -27,6 +27,7 @@ TIMER_PERIOD = 2.0
 IDLE_EXIT = 10.0            # a control process that never got an instance stops then
 WORKER_CHECK = 0.5          # a dead worker is restarted within this (plus its start-up)
 SYNC_PERIOD = 0.005         # the loop's longest sleep while a joold is attached
+LOG_PERIOD = 0.05           # ... while an instance logs BIB entries or sessions
 CAP_NET_ADMIN = 12
 PENDING_TIMEOUT = 10.0      # a request must arrive whole within this
 MAX_PENDING = 64            # connections whose request is still arriving
@@ -99,8 +100,11 @@ class PendingRequest:
 
 
 class ControlServer:
-    def __init__(self, socket_name=None, exit_when_empty=True):
+    def __init__(self, socket_name=None, exit_when_empty=True, log_json=None):
+        from jool.control.sessionlog import sinks_from_environment
         self.instances = {}
+        self.log_sinks = sinks_from_environment(log_json)
+        self.loggers = {}               # instance name -> SessionLogger
         self.sync_links = {}            # joold links (FrameLink) -> instance name
         self.netns = registry.netns_id()
         self.exit_when_empty = exit_when_empty
@@ -126,6 +130,8 @@ class ControlServer:
                 timeout = min(WORKER_CHECK, max(0.0, next_tick - time.monotonic()))
                 if self.sync_links:
                     timeout = min(timeout, SYNC_PERIOD)
+                if self.logging_wanted():
+                    timeout = min(timeout, LOG_PERIOD)
                 for key, events in sel.select(timeout):
                     if key.data == "mirror":
                         self.mirror.on_readable()
@@ -140,6 +146,7 @@ class ControlServer:
                 self.check_workers()
                 self.expire_pending()
                 self.pump_sync()
+                self.pump_logs()
                 if time.monotonic() >= next_tick:
                     self.tick()
                     next_tick = time.monotonic() + TIMER_PERIOD
@@ -268,6 +275,27 @@ class ControlServer:
             else:
                 self.drop_sync_link(link)
 
+    # ------------------------------------------------------------ BIB and session logs
+
+    def logging_wanted(self):
+        return any(i.values.get("logging-bib") or i.values.get("logging-session")
+                   for i in self.instances.values())
+
+    def pump_logs(self, adopted=()):
+        from jool.control.sessionlog import SessionLogger
+        for name in [n for n in self.loggers if n not in self.instances]:
+            del self.loggers[name]
+        now = now_ms()
+        for name, inst in self.instances.items():
+            logger = self.loggers.get(name)
+            if logger is None:
+                logger = self.loggers[name] = SessionLogger(
+                    self.log_sinks, self.netns, log_from_start=name in adopted)
+            try:
+                logger.pump(inst, now)
+            except Exception:
+                log.exception("instance %s: session logging failed", name)
+
     def network_mirror(self, existing=None):
         """The namespace's mirror of links, addresses and neighbours, made when
         the first dataplane starts (jool/control/netmirror.py)."""
@@ -386,6 +414,7 @@ class ControlServer:
             taken.append(inst.name)
         if taken:
             self._had_instances = True
+            self.pump_logs(adopted=taken)   # what happened meanwhile is logged too
         self.publish()
         return taken
 
@@ -636,6 +665,9 @@ def main(argv=None):
     ap.add_argument("--socket", default=None, help="abstract socket name (tests)")
     ap.add_argument("--persist", action="store_true",
                     help="keep running when the last instance is removed")
+    ap.add_argument("--log-json", metavar="PATH", default=None,
+                    help="also write logging-bib and logging-session records to PATH as "
+                         "JSON lines (or JOOL_SESSION_LOG_JSON)")
     args = ap.parse_args(argv)
     ready = None
     if args.daemon:
@@ -644,7 +676,8 @@ def main(argv=None):
             return 0
     setup_logging(not args.daemon)
     try:
-        server = ControlServer(args.socket, exit_when_empty=not args.persist)
+        server = ControlServer(args.socket, exit_when_empty=not args.persist,
+                               log_json=args.log_json)
     except OSError as exc:
         log.error("cannot listen on the control socket: %s", exc)
         if ready:

@@ -321,8 +321,11 @@ def check_46(p, proto=pl.TCP, src=PEER6, sport=PEER_PORT, dst=CLIENT6, dport=C_P
 
 
 def event_kind(kind):
-    """'add' or 'remove' for a session_events() kind, whatever its representation."""
+    """'add' or 'remove' for a session_events() kind, whatever its representation
+    (BIB entries' events: 'bib-add', 'bib-remove')."""
     s = (getattr(kind, "name", None) or str(kind)).lower()
+    if s.startswith("bib"):
+        return "bib-" + event_kind(s[3:])
     if any(w in s for w in ("add", "creat", "new", "open")):
         return "add"
     if any(w in s for w in ("rem", "del", "expir", "forgot", "close", "destroy")):
