@@ -82,6 +82,34 @@ peer's may not exceed 64 KB.
 """},
 ]
 
+# Where logging-bib and logging-session records go.
+LOGGING_SECTIONS = [
+    {"heading": "BIB AND SESSION LOGGING", "content": r"""
+With \fBlogging\-bib\fR or \fBlogging\-session\fR on, the control process
+writes one record per BIB entry or session created and removed, whichever worker
+made the change, within a twentieth of a second. Records go to the local syslog
+socket (\fB/dev/log\fR, or the path in JOOL_SYSLOG_SOCKET; empty turns syslog
+off) in the RFC 5424 format: facility daemon, severity info, APP\-NAME
+\fBjool\fR, MSGID \fBBIB\fR or \fBSESSION\fR, the fields as structured
+data \fB[jool@32473 instance=... netns=... event=... proto=... src6=... sport6=...
+src4=... sport4=... dst6=... dport6=... dst4=... dport4=...]\fR (event:
+\fBbib\-created\fR, \fBbib\-removed\fR, \fBsession\-created\fR,
+\fBsession\-removed\fR; 32473 is the example enterprise number of RFC 5612),
+and as the message the line Jool writes to the kernel log, for example
+.PP
+.nf
+default 2026/11/26 9:5:3 (GMT) \- Mapped 2001:db8::5#4711 to 192.0.2.2#577 (UDP)
+.fi
+.PP
+With \fB\-\-log\-json\fR \fIPATH\fR on the control process (or
+JOOL_SESSION_LOG_JSON in the environment of the \fBjool\fR command that starts
+it) the same fields are also appended to \fIPATH\fR, one JSON object a line; a
+rotated file is reopened. Records written and lost (the event ring holds 16384
+events between two drains) are counted as JOOL_LOG_RECORDS and JOOL_LOG_LOST
+(\fBjool stats display \-\-userspace\fR).
+"""},
+]
+
 # Sections of joold(8) beyond the arguments: our extension to netsocket.json.
 JOOLD_SECTIONS = [
     {"heading": "SHARED KEY (EXTENSION)", "content": r"""
@@ -136,7 +164,7 @@ def render(program="jool"):
             description = "session synchronization daemon of the userspace NAT64"
         else:
             parser = build_parsers()
-            parser._manpage = FRAMEWORK_SECTIONS + FAULT_SECTIONS
+            parser._manpage = FRAMEWORK_SECTIONS + LOGGING_SECTIONS + FAULT_SECTIONS
             description = "userspace NAT64 (Jool 4.1.9 compatible) configuration client"
         page = Manpage(parser, _data={
             "date": MAN_DATE,
