@@ -90,6 +90,66 @@ cdef enum:
     PARTIAL_CSUM = 1
 
 
+cdef enum:
+    TRACE_RECORD = 64       # bytes a traced packet takes (PacketTrace)
+    TRACE_HEADER = 8        # verdict, reserved, reason (u16), length (u16), reserved
+
+
+cdef class PacketTrace:
+    """Where a ring's drain notes what it did with each packet while the
+    instance's logging-debug is on: one 64-byte record per packet (verdict,
+    counter of the reason, length, the first 56 bytes: the IP header and the ports
+    that follow a plain one), for the worker to log after the drain. A full trace
+    counts what it could not hold instead."""
+    cdef object records             # numpy uint8 (capacity * TRACE_RECORD)
+    cdef uint8_t* base
+    cdef public uint32_t capacity
+    cdef public uint32_t count
+    cdef public uint64_t missed
+
+    def __init__(self, uint32_t capacity=4096):
+        cdef cnp.uint8_t[::1] view
+        self.records = np.zeros(max(capacity, 1) * TRACE_RECORD, dtype=np.uint8)
+        view = self.records
+        self.base = &view[0]
+        self.capacity = capacity
+        self.count = 0
+        self.missed = 0
+
+    def take(self):
+        """[(verdict, reason, length, head bytes)] noted since the last call."""
+        out = []
+        for k in range(self.count):
+            rec = bytes(self.records[k * TRACE_RECORD:(k + 1) * TRACE_RECORD])
+            length = rec[4] | rec[5] << 8
+            out.append((rec[0], rec[2] | rec[3] << 8, length,
+                        rec[TRACE_HEADER:TRACE_HEADER + min(length, TRACE_RECORD - TRACE_HEADER)]))
+        self.count = 0
+        return out
+
+
+cdef inline void trace_packets(PacketTrace trace, const uint8_t* base, const uint32_t* offs,
+                               const uint32_t* lens, const uint8_t* verdicts,
+                               const uint16_t* reasons, uint32_t n) noexcept nogil:
+    cdef uint32_t k, length
+    cdef uint8_t* rec
+    for k in range(n):
+        if trace.count >= trace.capacity:
+            trace.missed += n - k
+            return
+        rec = trace.base + <uint64_t>trace.count * TRACE_RECORD
+        length = lens[k] if lens[k] < 0xffff else 0xffff
+        rec[0] = verdicts[k]
+        rec[1] = 0
+        rec[2] = reasons[k] & 0xff
+        rec[3] = reasons[k] >> 8
+        rec[4] = length & 0xff
+        rec[5] = length >> 8
+        memcpy(rec + TRACE_HEADER, base + offs[k],
+               lens[k] if lens[k] < TRACE_RECORD - TRACE_HEADER else TRACE_RECORD - TRACE_HEADER)
+        trace.count += 1
+
+
 cdef class RxRing:
     """One interface's TPACKET_V3 ring, joined to the worker group's fanout."""
     cdef readonly object sock, ifname
@@ -161,11 +221,12 @@ cdef class RxRing:
         self.sock.close()
 
     def drain(self, Translator t, uint32_t now_ms, Egress tx, Reassembler reasm=None,
-              uint32_t max_blocks=64, bint copy_only=False):
+              uint32_t max_blocks=64, bint copy_only=False, PacketTrace trace=None):
         """Translates and sends every frame of the blocks ready now; returns the
         number of frames. One call per wakeup: no Python per packet.
         copy_only: the benchmarks' bare forwarder (tools/bench): every frame's
-        packet is sent on unchanged, nothing translated."""
+        packet is sent on unchanged, nothing translated.
+        trace: logging-debug's notes of every packet (PacketTrace)."""
         cdef uint32_t offs[CHUNK]
         cdef uint32_t lens[CHUNK]
         cdef uint8_t flags[CHUNK]
@@ -202,6 +263,7 @@ cdef class RxRing:
         cdef uint8_t no_flags = 2          # REASSEMBLED (pipeline.pyx)
         cdef int got
         cdef bint defrag = reasm is not None
+        cdef bint tracing = trace is not None
         memset(marks, 0, sizeof(marks))
         memset(maps, 0, sizeof(maps))
         memset(ports, 0, sizeof(ports))
@@ -241,6 +303,9 @@ cdef class RxRing:
                                 o.used = 0
                                 run_batch(ctx, whole, whole_len, &zero, &whole_len, &no_flags,
                                           maps, ports, marks, 1, verdicts, reasons, &o)
+                                if tracing:
+                                    trace_packets(trace, whole, &zero, &whole_len, verdicts,
+                                                  reasons, 1)
                                 tx.transmit(&o, now_ms)
                                 hand_back_passed(tx, <uint8_t*>whole, &zero, &whole_len,
                                                  &no_flags, verdicts, 1)
@@ -287,6 +352,9 @@ cdef class RxRing:
                                 done = run_batch(ctx, block, self.block_size, offs + i, lens + i,
                                                  flags + i, maps, ports, marks, end - i,
                                                  verdicts, reasons, &o)
+                                if tracing:
+                                    trace_packets(trace, block, offs + i, lens + i, verdicts,
+                                                  reasons, done)
                             tx.transmit(&o, now_ms)
                             hand_back_passed(tx, block, offs + i, lens + i, flags + i, verdicts,
                                              done)
@@ -304,6 +372,9 @@ cdef class RxRing:
                             run_batch(ctx, scratch, merged_len, &zero, &merged_len,
                                       &partial_flag, maps, ports, marks, 1, verdicts, reasons,
                                       &o)
+                            if tracing:
+                                trace_packets(trace, scratch, &zero, &merged_len, verdicts,
+                                              reasons, 1)
                             tx.transmit(&o, now_ms)
                             hand_back_passed(tx, scratch, &zero, &merged_len, &partial_flag,
                                              verdicts, 1)

@@ -107,6 +107,19 @@ it) the same fields are also appended to \fIPATH\fR, one JSON object a line; a
 rotated file is reopened. Records written and lost (the event ring holds 16384
 events between two drains) are counted as JOOL_LOG_RECORDS and JOOL_LOG_LOST
 (\fBjool stats display \-\-userspace\fR).
+.PP
+With \fBlogging\-debug\fR on, every worker also logs one line per packet of a
+\fB\-\-netfilter\fR instance to the same socket (MSGID \fBDEBUG\fR), prefixed
+\fBJool NAT64/\fINETNS\-HEX\fB/\fIINSTANCE\fB:\fR, with what became of
+it and why, for example
+.PP
+.nf
+Jool NAT64/f0000ad1/default: Left to the kernel: UDP 192.0.2.5#4999 \->
+    192.0.2.2#2999 (29 bytes, JSTAT_BIB4_NOT_FOUND)
+.fi
+.PP
+It is a diagnostic mode: at most 1024 lines per batch of packets, the rest
+summed up in one line.
 """},
 ]
 

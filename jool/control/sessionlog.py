@@ -122,11 +122,14 @@ class SyslogSink:
 
     def write(self, fields, message):
         """True when the record left."""
+        return self.send_line(rfc5424_line(fields, message, self.hostname, self.pid))
+
+    def send_line(self, line):
+        """One whole syslog record; True when it left."""
         if not self._connect():
             return False
-        line = rfc5424_line(fields, message, self.hostname, self.pid).encode()
         try:
-            self.sock.send(line)
+            self.sock.send(line.encode())
             return True
         except BlockingIOError:
             return False                # the receiver is behind: the record is lost

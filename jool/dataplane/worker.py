@@ -44,6 +44,8 @@ class Worker:
         self.resolver.changed()
         self.own4, self.own6 = self.resolver.view.local_addresses()
         self.translator = self._build(doc, build_translator)
+        self.trace = self.debug = None
+        self._set_debug(doc)
         self._acknowledge()
         self.tx = Egress(counters=self.counter_block.row(self.index + 1),
                          cache=net_name is not None)
@@ -82,6 +84,19 @@ class Worker:
         if self.own6:
             overrides["own6"] = self.own6
         return build_translator(doc, self.tables, **overrides)
+
+    def _set_debug(self, doc):
+        """logging-debug on: the rings note every packet for the debug log."""
+        wanted = bool(doc.get("globals", {}).get("logging-debug"))
+        if wanted and self.trace is None:
+            from jool._fast.rings import PacketTrace
+            from jool.control.registry import netns_id
+            from jool.dataplane.debuglog import TRACE_CAPACITY, DebugLog
+            self.trace = PacketTrace(TRACE_CAPACITY)
+            self.debug = DebugLog(doc["instance"], netns_id())
+        elif not wanted and self.trace is not None:
+            self.debug.close()
+            self.trace = self.debug = None
 
     def _acknowledge(self):
         """Slot 0 of the worker's counter row (no counter has ID 0) tells the control
@@ -133,6 +148,7 @@ class Worker:
             from jool.control.configblock import build_translator
             self.generation, doc = self.block.read()
             self.translator = self._build(doc, build_translator)
+            self._set_debug(doc)
             if doc.get("bpf") != self.bpf:
                 self.bpf = doc.get("bpf")
                 for ring in self.rings:
@@ -155,7 +171,10 @@ class Worker:
                 if ready in self.queues:
                     ready.drain(self.translator, now_ms(), self.tx)
                 else:
-                    ready.drain(self.translator, now_ms(), self.tx, self.reassembler)
+                    ready.drain(self.translator, now_ms(), self.tx, self.reassembler,
+                                trace=self.trace)
+            if self.trace is not None:
+                self.debug.write(self.trace)
             if self.block.retired:
                 log.info("worker %d: instance removed", self.index)
                 break

@@ -156,3 +156,50 @@ def test_bib_and_session_records_reach_syslog_and_json(rsyslog):
                         timeout=10).stdout.strip() == "hello"
         time.sleep(0.5)
         assert len(received(rsyslog)) == before
+
+
+def test_logging_debug_writes_a_line_per_packet(rsyslog):
+    env = {"JOOL_SYSLOG_SOCKET": str(rsyslog / "log.sock")}
+    with running_lab("dlog", jool_env=env) as lab:
+        prefix = f"Jool NAT64/{lab.inode('jool'):x}/default: "
+        assert lab.jool("global", "update", "logging-debug", "true").returncode == 0
+        ping = lab.exec("n6", "ping", "-c", "2", "-i", "0.2", "-W", "2", N4_VIA_POOL6,
+                        timeout=10)
+        assert ping.returncode == 0, ping.stdout
+
+        def debug_lines():
+            return [r[4] for r in received_plain(rsyslog) if r[1] == "DEBUG"]
+        assert wait_for(lambda: len([m for m in debug_lines() if "ICMPv6" in m]) >= 2, 5), \
+            debug_lines()
+        lines = debug_lines()
+        assert all(m.startswith(prefix) for m in lines), lines
+        assert any(m.startswith(prefix + "Translated: ICMPv6 2001:db8::5 type 128 code 0 -> "
+                                f"{N4_VIA_POOL6}") for m in lines), lines
+        assert any(m.startswith(prefix + "Translated: ICMP 192.0.2.5 type 0 code 0 -> "
+                                "192.0.2.2") for m in lines), lines
+        # A packet the translator does not take says why: UDP to a pool4 port that
+        # no BIB entry maps goes back to the kernel.
+        sent = lab.exec("n4", sys.executable, "-c",
+                        "import socket\n"
+                        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                        "s.bind(('192.0.2.5', 4999))\n"
+                        "s.sendto(b'x', ('192.0.2.2', 2999))\n", timeout=10)
+        assert sent.returncode == 0, sent.stderr
+        passed = prefix + "Left to the kernel: UDP 192.0.2.5#4999 -> 192.0.2.2#2999 (29 bytes, "
+        assert wait_for(lambda: any(m.startswith(passed) for m in debug_lines()), 5), \
+            debug_lines()
+        assert lab.jool("global", "update", "logging-debug", "false").returncode == 0
+        count = len(debug_lines())
+        assert lab.exec("n6", "ping", "-c", "1", "-W", "2", N4_VIA_POOL6,
+                        timeout=10).returncode == 0
+        time.sleep(0.5)
+        assert len(debug_lines()) == count          # off again: silent
+
+
+def received_plain(directory):
+    """rsyslogd's lines as (app, msgid, procid, structured data, message)."""
+    path = directory / "received.log"
+    if not path.exists():
+        return []
+    return [tuple(part.strip() for part in line.split("|", 4))
+            for line in path.read_text().splitlines()]
