@@ -186,7 +186,8 @@ def test_logging_debug_writes_a_line_per_packet(rsyslog):
                         "s.sendto(b'x', ('192.0.2.2', 2999))\n", timeout=10)
         assert sent.returncode == 0, sent.stderr
         passed = prefix + "Left to the kernel: UDP 192.0.2.5#4999 -> 192.0.2.2#2999 (29 bytes, "
-        assert wait_for(lambda: any(m.startswith(passed) for m in debug_lines()), 5), \
+        assert wait_for(lambda: any(m.startswith(passed + "JSTAT_BIB4_NOT_FOUND)")
+                                    for m in debug_lines()), 5), \
             debug_lines()
         assert lab.jool("global", "update", "logging-debug", "false").returncode == 0
         count = len(debug_lines())
