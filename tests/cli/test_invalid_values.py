@@ -9,7 +9,6 @@ mirrors spec/globals.md §1), so a key added there is covered here too."""
 import json
 import os
 import threading
-import time
 
 import pytest
 

@@ -109,6 +109,14 @@ def jool_counter(jool, name):
     raise KeyError(f"{name} (jool said: {result.stderr.strip()})")
 
 
+# Echoes UDP datagrams on 192.0.2.5 port 7007 (n4 in the labs) until killed.
+UDP_ECHO4 = r"""
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("192.0.2.5", 7007))
+while True:
+    data, peer = s.recvfrom(2048); s.sendto(data, peer)
+"""
+
 # A TCP sink and source for transfers checked end to end: the sink prints the
 # byte count and SHA-256 of what it received, the source those of what it sent.
 SHA_SINK = r"""

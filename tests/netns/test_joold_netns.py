@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from netns_support import ROOT, jool_counter, load_tool
+from netns_support import ROOT, UDP_ECHO4, jool_counter, load_tool
 
 from jool._fast.tables import Tables
 
@@ -177,13 +177,6 @@ remote = s.recv(100).decode()
 print(h.hexdigest(), remote)
 """
 
-ECHO4 = r"""
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("192.0.2.5", 7007))
-while True:
-    data, peer = s.recvfrom(2048); s.sendto(data, peer)
-"""
-
 PINGER6 = r"""
 import socket, sys, time
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("2001:db8::5", 7008))
@@ -221,7 +214,7 @@ def test_failover_keeps_tcp_and_udp_flows(ha):
     assert not has_address(ha, "k", "192.0.2.2/24")
     sink = ha.spawn("n4", sys.executable, "-c", SINK, stdout=subprocess.PIPE, text=True)
     assert sink.stdout.readline().strip() == "ready"
-    ha.spawn("n4", sys.executable, "-c", ECHO4)
+    ha.spawn("n4", sys.executable, "-c", UDP_ECHO4)
     pinger = ha.spawn("n6", sys.executable, "-c", PINGER6, "25", stdout=subprocess.PIPE,
                       text=True)
     sender = ha.spawn("n6", sys.executable, "-c", SENDER, 24_000_000, 2_000_000,

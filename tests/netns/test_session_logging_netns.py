@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from netns_support import jool_counter, running_lab
+from netns_support import UDP_ECHO4, jool_counter, running_lab
 
 N4 = "192.0.2.5"
 N4_VIA_POOL6 = "64:ff9b::c000:205"
@@ -26,13 +26,6 @@ input(type="imuxsock" Socket="{dir}/log.sock" UseSpecialParser="off" ParseHostna
 template(name="fields" type="string"
          string="%app-name%|%msgid%|%procid%|%structured-data%|%msg%\\n")
 *.* action(type="omfile" file="{dir}/received.log" template="fields")
-"""
-
-UDP_ECHO = r"""
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("192.0.2.5", 7007))
-while True:
-    data, peer = s.recvfrom(2048); s.sendto(data, peer)
 """
 
 UDP_CLIENT = r"""
@@ -104,7 +97,7 @@ def test_bib_and_session_records_reach_syslog_and_json(rsyslog):
     with running_lab("slog", jool_env=env) as lab:
         for key in ("logging-bib", "logging-session"):
             assert lab.jool("global", "update", key, "true").returncode == 0
-        lab.spawn("n4", sys.executable, "-c", UDP_ECHO)
+        lab.spawn("n4", sys.executable, "-c", UDP_ECHO4)
         time.sleep(0.3)
         reply = lab.exec("n6", sys.executable, "-c", UDP_CLIENT, timeout=10)
         assert reply.stdout.strip() == "hello", reply.stderr
