@@ -34,6 +34,8 @@ REPLY_TIMEOUT = 30.0        # a client that does not read its answer is dropped 
 # Unprivileged peers may only ask for stats (spec/cli.md §2.2): a few hundred
 # bytes. Anything longer from them is refused before it is buffered.
 UNPRIVILEGED_MAX_MESSAGE = 64 * 1024
+# What anyone may ask (spec/cli.md §2.2: stats); the metrics are the same counters.
+OPEN_OPERATIONS = ("stats.display", "metrics.openmetrics")
 log = logging.getLogger("jool.control")
 
 
@@ -120,6 +122,8 @@ class ControlServer:
         sel.register(self.sock, selectors.EVENT_READ, "listen")
         if self.mirror is not None:
             sel.register(self.mirror, selectors.EVENT_READ, "mirror")
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.register(sel)
         next_tick = time.monotonic() + TIMER_PERIOD
         try:
             while self.running:
@@ -133,12 +137,16 @@ class ControlServer:
                         self.accept()
                     elif key.data == "request":
                         self.on_request_readable(key.fileobj)
+                    elif key.data == "metrics":
+                        self.metrics_endpoint.on_event(key.fileobj, events)
                     else:
                         self.on_sync_link(key.fileobj, events)
                 if self.mirror is not None:
                     self.mirror.refresh()
                 self.check_workers()
                 self.expire_pending()
+                if self.metrics_endpoint is not None:
+                    self.metrics_endpoint.expire()
                 self.pump_sync()
                 if time.monotonic() >= next_tick:
                     self.tick()
@@ -221,6 +229,28 @@ class ControlServer:
     _started = time.monotonic()
     _selector = None
     mirror = None
+    metrics_endpoint = None
+
+    # ------------------------------------------------------------ metrics
+
+    def serve_metrics(self, listen):
+        """The optional HTTP endpoint (jool/control/metrics.py) on ADDRESS:PORT.
+        A failure is logged and the control process goes on without it: the
+        translator matters more than its metrics."""
+        from jool.control.metrics import MetricsEndpoint
+        try:
+            self.metrics_endpoint = MetricsEndpoint(listen, lambda: self.openmetrics(None))
+        except (OSError, ValueError) as exc:
+            log.error("metrics endpoint %s not served: %s", listen, exc)
+            return False
+        log.info("metrics served on http://%s/metrics", listen)
+        return True
+
+    def openmetrics(self, name):
+        """The OpenMetrics text of one instance (by name), or of all with None."""
+        from jool.control import metrics
+        chosen = self.instances.values() if name is None else [self.instance({"instance": name})]
+        return metrics.render([metrics.snapshot(i) for i in chosen], self.refused_requests)
 
     # ------------------------------------------------------------ session sync links
 
@@ -334,6 +364,9 @@ class ControlServer:
         self.instances.clear()
         self.publish()
         self.sock.close()
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.close()
+            self.metrics_endpoint = None
         if self.mirror is not None:
             self.mirror.close()
             self.mirror = None
@@ -396,7 +429,7 @@ class ControlServer:
         kept = False
         try:
             op = req.get("op")
-            if op != "stats.display" and not request.privileged:
+            if op not in OPEN_OPERATIONS and not request.privileged:
                 raise ControlError(EPERM, "Operation not permitted: root or CAP_NET_ADMIN "
                                           "is required")
             if op == "joold.subscribe":
@@ -522,6 +555,9 @@ class ControlServer:
     def op_stats_display(self, req):
         return self.instance(req).stats(userspace=bool(req.get("userspace")))
 
+    def op_metrics_openmetrics(self, req):
+        return self.openmetrics(req.get("instance"))
+
     def op_global_display(self, req):
         return self.instance(req).global_display()
 
@@ -636,6 +672,10 @@ def main(argv=None):
     ap.add_argument("--socket", default=None, help="abstract socket name (tests)")
     ap.add_argument("--persist", action="store_true",
                     help="keep running when the last instance is removed")
+    ap.add_argument("--metrics-listen", metavar="ADDRESS:PORT",
+                    default=os.environ.get("JOOL_METRICS_LISTEN") or None,
+                    help="serve the OpenMetrics text at http://ADDRESS:PORT/metrics "
+                         "([ADDRESS]:PORT for IPv6; default $JOOL_METRICS_LISTEN, else off)")
     args = ap.parse_args(argv)
     ready = None
     if args.daemon:
@@ -653,6 +693,8 @@ def main(argv=None):
     # Bound: no other control process serves this namespace, so what a dead one
     # left is ours to take over.
     server.take_over()
+    if args.metrics_listen:
+        server.serve_metrics(args.metrics_listen)
     if ready:
         os.close(ready)                  # tells the waiting parent we are listening
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "running", False))
