@@ -698,6 +698,9 @@ def main(argv=None):
     if ready:
         os.close(ready)                  # tells the waiting parent we are listening
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "running", False))
+    if not args.daemon:                  # a daemon's NOTIFY_SOCKET is its starter's
+        from jool.control.service import notify_ready
+        notify_ready()                   # systemd (jool-control@.service): listening
     log.info("listening (netns %x)", server.netns)
     server.serve_forever()
     log.info("stopped")
