@@ -117,3 +117,20 @@ def test_listen_addresses(text, expected):
 def test_bad_listen_addresses(text):
     with pytest.raises(ValueError):
         metrics.parse_listen(text)
+
+
+def test_sync_figures_follow_the_joold_link(inst):
+    def figures():
+        families = parse(metrics.render([metrics.snapshot(inst)]))
+        return {name: int(families[name].samples[0].value) for name in
+                ("jool_sync_enabled", "jool_sync_joold_attached", "jool_sync_queue_records",
+                 "jool_sync_awaiting_ack")}
+    assert inst._sync is None
+    assert set(figures().values()) == {0}
+    assert inst._sync is None           # reading the figures does not create the queue
+    inst.global_update("ss-enabled", True)
+    inst.sync.link = object()           # what attach() records: joold's link
+    inst.sync.count, inst.sync.awaiting_ack = 5, True
+    assert figures() == {"jool_sync_enabled": 1, "jool_sync_joold_attached": 1,
+                         "jool_sync_queue_records": 5, "jool_sync_awaiting_ack": 1}
+    inst.sync.link = None
