@@ -24,8 +24,8 @@ import selectors
 import socket
 import time
 
-from jool._fast.stats import (COUNTER_NAMES, DATAPLANE_COUNTER_NAMES, DATAPLANE_FIRST_SLOT,
-                              SYNC_COUNTER_NAMES, SYNC_FIRST_SLOT)
+from jool._fast import stats
+from jool._fast.stats import COUNTER_NAMES
 from jool.cli.stats_doc import EXPLANATIONS
 from jool.control.counters import GAUGES, ROWS
 
@@ -34,12 +34,26 @@ log = logging.getLogger("jool.control")
 PROTOCOLS = ("tcp", "udp", "icmp")
 CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
-# Counters that count (not the two gauges), in the order `stats display --userspace`
-# prints them, with their slot in a counter row.
+
+
+def _extension_groups():
+    """(first slot, names) of every group of our own counters stats.py declares
+    (DATAPLANE_, SYNC_... each a *_COUNTER_NAMES with its *_FIRST_SLOT): a group
+    added there is in the metrics without a change here."""
+    groups = []
+    for attr in dir(stats):
+        if attr.endswith("_COUNTER_NAMES") and attr != "COUNTER_NAMES":
+            first = getattr(stats, attr[:-len("COUNTER_NAMES")] + "FIRST_SLOT")
+            groups.append((first, getattr(stats, attr)))
+    return sorted(groups)
+
+
+# Counters that count (not the two gauges), Jool's then ours, with their slot
+# in a counter row.
 COUNTER_SLOTS = tuple(
     [(name, i) for i, name in enumerate(COUNTER_NAMES, 1) if name not in GAUGES]
-    + [(name, DATAPLANE_FIRST_SLOT + i) for i, name in enumerate(DATAPLANE_COUNTER_NAMES)]
-    + [(name, SYNC_FIRST_SLOT + i) for i, name in enumerate(SYNC_COUNTER_NAMES)])
+    + [(name, first + i) for first, names in _extension_groups()
+       for i, name in enumerate(names)])
 
 
 def metric_name(counter):

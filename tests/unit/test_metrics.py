@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from jool._fast.stats import COUNTER_NAMES, DATAPLANE_COUNTER_NAMES, SYNC_COUNTER_NAMES
+from jool.control.counters import SLOTS
 from jool.control import metrics
 from jool.control.counters import GAUGES
 from jool.control.instance import Instance
@@ -29,10 +30,14 @@ def sample_values(family):
     return {tuple(sorted(s.labels.items())): s.value for s in family.samples}
 
 
-def test_names_are_unique_and_read_back_from_help():
-    names = [metrics.metric_name(n) for n in COUNTER_NAMES + DATAPLANE_COUNTER_NAMES
-             + SYNC_COUNTER_NAMES]
+def test_names_and_slots_are_unique_and_every_counter_is_there():
+    names = [metrics.metric_name(n) for n, _slot in metrics.COUNTER_SLOTS] + \
+        [metrics.metric_name(n) for n in GAUGES]
     assert len(set(names)) == len(names)
+    slots = [slot for _name, slot in metrics.COUNTER_SLOTS]
+    assert len(set(slots)) == len(slots) and 0 < min(slots) and max(slots) < SLOTS
+    covered = {n for n, _slot in metrics.COUNTER_SLOTS} | set(GAUGES)
+    assert covered >= set(COUNTER_NAMES + DATAPLANE_COUNTER_NAMES + SYNC_COUNTER_NAMES)
     assert metrics.metric_name("JSTAT_RECEIVED6") == "jool_received6"
     assert metrics.metric_name("JSTAT64_TTL") == "jool_64_ttl"
     assert metrics.metric_name("JSTAT46_TTL") == "jool_46_ttl"
@@ -47,11 +52,12 @@ def test_every_counter_per_process_sums_to_stats_display(inst):
     # Counts spread over the control row, two workers' rows and a row beyond
     # the (absent) pool, as a pool that once had more workers leaves them.
     for row, bump in ((0, 1), (1, 10), (2, 100), (7, 1000)):
-        for slot in range(1, 100):
+        for slot in range(1, SLOTS):
             inst.counters.row(row)[slot] += bump * slot
     families = parse(metrics.render([metrics.snapshot(inst)], refused_requests=4))
     displayed = dict(inst.stats(userspace=True))
-    assert set(displayed) == set(COUNTER_NAMES + DATAPLANE_COUNTER_NAMES + SYNC_COUNTER_NAMES)
+    # Whatever `stats display --userspace` shows, the metrics have.
+    assert set(displayed) == {n for n, _slot in metrics.COUNTER_SLOTS} | set(GAUGES)
     for name, value in displayed.items():
         family = families[metrics.metric_name(name)]
         if name in GAUGES:
