@@ -739,6 +739,13 @@ cdef class Tables:
         return (h.bib_count[0] + h.bib_count[1] + h.bib_count[2],
                 h.sess_count[0] + h.sess_count[1] + h.sess_count[2])
 
+    def counts_by_protocol(self):
+        """{"tcp"|"udp"|"icmp": (BIB entries, sessions)}: what the metrics show per
+        protocol (jool/control/metrics.py), read without walking the tables."""
+        cdef Header* h = self.view().h
+        return {name: (h.bib_count[i], h.sess_count[i])
+                for i, name in enumerate(("tcp", "udp", "icmp"))}
+
     @property
     def events_lost(self):
         return self.view().h.ev_lost

@@ -61,7 +61,12 @@ SPECS = {
          CSV, NO_HEADERS,
          Opt("userspace", doc="Also print this implementation's own counters (JOOL_DP_* "
                               "of the dataplane, JOOL_SS_* of session synchronization); "
-                              "an extension, not in Jool")],
+                              "an extension, not in Jool"),
+         Opt("openmetrics",
+             doc="Print the counters (per worker), table sizes, pool4 use and sync "
+                 "figures in the OpenMetrics text format instead, what the control "
+                 "process's HTTP endpoint serves; the other flags are ignored. An "
+                 "extension, not in Jool")],
         doc="Print the instance's counters."),
     ("global", "display"): Spec(
         [CSV, NO_HEADERS], doc="Print the instance's global configuration."),
@@ -389,6 +394,9 @@ def cmd_instance_status(ctx, name, args):
 
 def cmd_stats_display(ctx, name, args):
     a = parse_op(ctx, name, args, SPECS["stats", "display"])
+    if "openmetrics" in a:
+        sys.stdout.write(ctx.request("metrics.openmetrics", instance=ctx.instance()) or "")
+        return
     rows = ctx.request("stats.display", instance=ctx.instance(),
                        **({"userspace": True} if "userspace" in a else {})) or []
     sys.stdout.write(printers.stats_table(rows, show_all="all" in a,

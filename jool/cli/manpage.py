@@ -123,6 +123,38 @@ summed up in one line.
 """},
 ]
 
+# Our extensions for operators: metrics and service units.
+OPERATIONS_SECTIONS = [
+    {"heading": "METRICS (EXTENSION)", "content": r"""
+\fBjool stats display \-\-openmetrics\fR prints the instance's figures in the
+OpenMetrics text format: every counter of \fBstats display \-\-userspace\fR per
+process (label \fBworker\fR: \fBcontrol\fR, \fB0\fR, \fB1\fR... whose sum is what
+\fBstats display\fR shows), named \fBjool_\fR and the counter's name in lower case
+without its \fBJSTAT_\fR or \fBJOOL_\fR prefix (\fBJSTAT_RECEIVED6\fR is
+\fBjool_received6_total\fR, \fBJSTAT64_TTL\fR \fBjool_64_ttl_total\fR,
+\fBJOOL_DP_RX_FRAMES\fR \fBjool_dp_rx_frames_total\fR), the gauges
+\fBjool_bib_entries\fR and \fBjool_sessions\fR, the tables' capacity and entries
+per protocol, pool4's transport addresses offered and used, the workers and the
+session synchronization queue. Every sample has the label \fBinstance\fR.
+.PP
+The control process serves the same text, for every instance of its namespace, at
+\fBhttp://\fIADDRESS\fB:\fIPORT\fB/metrics\fR when started with
+\fB\-\-metrics\-listen \fIADDRESS\fB:\fIPORT\fR (\fB[\fIADDRESS\fB]:\fIPORT\fR for
+IPv6) or with \fBJOOL_METRICS_LISTEN\fR in its environment (which \fBjool instance
+add\fR passes on to the control process it starts). It is off by default and has
+no authentication: choose a loopback or management address.
+"""},
+    {"heading": "SYSTEMD UNITS", "content": r"""
+\fBtools/install\-units\fR (opt\-in) installs \fBjool\-control@.service\fR and
+\fBjoold@.service\fR, whose instance is the name of a network namespace under
+\fB/run/netns\fR. The first runs the control process of that namespace in the
+foreground, with \fB/etc/jool/\fINS\fB/control.env\fR and
+\fB/etc/jool/\fINS\fB/jool.conf\fR when they exist, and restarts it on failure
+(its workers go on meanwhile); the second runs joold with
+\fB/etc/jool/\fINS\fB/netsocket.json\fR and \fBmodsocket.json\fR.
+"""},
+]
+
 # Sections of joold(8) beyond the arguments: our extension to netsocket.json.
 JOOLD_SECTIONS = [
     {"heading": "SHARED KEY (EXTENSION)", "content": r"""
@@ -177,7 +209,8 @@ def render(program="jool"):
             description = "session synchronization daemon of the userspace NAT64"
         else:
             parser = build_parsers()
-            parser._manpage = FRAMEWORK_SECTIONS + LOGGING_SECTIONS + FAULT_SECTIONS
+            parser._manpage = (FRAMEWORK_SECTIONS + LOGGING_SECTIONS + FAULT_SECTIONS
+                               + OPERATIONS_SECTIONS)
             description = "userspace NAT64 (Jool 4.1.9 compatible) configuration client"
         page = Manpage(parser, _data={
             "date": MAN_DATE,

@@ -35,6 +35,8 @@ REPLY_TIMEOUT = 30.0        # a client that does not read its answer is dropped 
 # Unprivileged peers may only ask for stats (spec/cli.md §2.2): a few hundred
 # bytes. Anything longer from them is refused before it is buffered.
 UNPRIVILEGED_MAX_MESSAGE = 64 * 1024
+# What anyone may ask (spec/cli.md §2.2: stats); the metrics are the same counters.
+OPEN_OPERATIONS = ("stats.display", "metrics.openmetrics")
 log = logging.getLogger("jool.control")
 
 
@@ -124,6 +126,8 @@ class ControlServer:
         sel.register(self.sock, selectors.EVENT_READ, "listen")
         if self.mirror is not None:
             sel.register(self.mirror, selectors.EVENT_READ, "mirror")
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.register(sel)
         next_tick = time.monotonic() + TIMER_PERIOD
         try:
             while self.running:
@@ -139,12 +143,16 @@ class ControlServer:
                         self.accept()
                     elif key.data == "request":
                         self.on_request_readable(key.fileobj)
+                    elif key.data == "metrics":
+                        self.metrics_endpoint.on_event(key.fileobj, events)
                     else:
                         self.on_sync_link(key.fileobj, events)
                 if self.mirror is not None:
                     self.mirror.refresh()
                 self.check_workers()
                 self.expire_pending()
+                if self.metrics_endpoint is not None:
+                    self.metrics_endpoint.expire()
                 self.pump_sync()
                 self.pump_logs()
                 if time.monotonic() >= next_tick:
@@ -228,6 +236,28 @@ class ControlServer:
     _started = time.monotonic()
     _selector = None
     mirror = None
+    metrics_endpoint = None
+
+    # ------------------------------------------------------------ metrics
+
+    def serve_metrics(self, listen):
+        """The optional HTTP endpoint (jool/control/metrics.py) on ADDRESS:PORT.
+        A failure is logged and the control process goes on without it: the
+        translator matters more than its metrics."""
+        from jool.control.metrics import MetricsEndpoint
+        try:
+            self.metrics_endpoint = MetricsEndpoint(listen, lambda: self.openmetrics(None))
+        except (OSError, ValueError) as exc:
+            log.error("metrics endpoint %s not served: %s", listen, exc)
+            return False
+        log.info("metrics served on http://%s/metrics", listen)
+        return True
+
+    def openmetrics(self, name):
+        """The OpenMetrics text of one instance (by name), or of all with None."""
+        from jool.control import metrics
+        chosen = self.instances.values() if name is None else [self.instance({"instance": name})]
+        return metrics.render([metrics.snapshot(i) for i in chosen], self.refused_requests)
 
     # ------------------------------------------------------------ session sync links
 
@@ -362,6 +392,9 @@ class ControlServer:
         self.instances.clear()
         self.publish()
         self.sock.close()
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.close()
+            self.metrics_endpoint = None
         if self.mirror is not None:
             self.mirror.close()
             self.mirror = None
@@ -425,7 +458,7 @@ class ControlServer:
         kept = False
         try:
             op = req.get("op")
-            if op != "stats.display" and not request.privileged:
+            if op not in OPEN_OPERATIONS and not request.privileged:
                 raise ControlError(EPERM, "Operation not permitted: root or CAP_NET_ADMIN "
                                           "is required")
             if op == "joold.subscribe":
@@ -551,6 +584,9 @@ class ControlServer:
     def op_stats_display(self, req):
         return self.instance(req).stats(userspace=bool(req.get("userspace")))
 
+    def op_metrics_openmetrics(self, req):
+        return self.openmetrics(req.get("instance"))
+
     def op_global_display(self, req):
         return self.instance(req).global_display()
 
@@ -668,6 +704,10 @@ def main(argv=None):
     ap.add_argument("--log-json", metavar="PATH", default=None,
                     help="also write logging-bib and logging-session records to PATH as "
                          "JSON lines (or JOOL_SESSION_LOG_JSON)")
+    ap.add_argument("--metrics-listen", metavar="ADDRESS:PORT",
+                    default=os.environ.get("JOOL_METRICS_LISTEN") or None,
+                    help="serve the OpenMetrics text at http://ADDRESS:PORT/metrics "
+                         "([ADDRESS]:PORT for IPv6; default $JOOL_METRICS_LISTEN, else off)")
     args = ap.parse_args(argv)
     ready = None
     if args.daemon:
@@ -686,9 +726,14 @@ def main(argv=None):
     # Bound: no other control process serves this namespace, so what a dead one
     # left is ours to take over.
     server.take_over()
+    if args.metrics_listen:
+        server.serve_metrics(args.metrics_listen)
     if ready:
         os.close(ready)                  # tells the waiting parent we are listening
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "running", False))
+    if not args.daemon:                  # a daemon's NOTIFY_SOCKET is its starter's
+        from jool.control.service import notify_ready
+        notify_ready()                   # systemd (jool-control@.service): listening
     log.info("listening (netns %x)", server.netns)
     server.serve_forever()
     log.info("stopped")

@@ -154,6 +154,30 @@ class FakeControl:
     def op_stats_display(self, r):
         return self.instance(r).stats
 
+    def op_metrics_openmetrics(self, r):
+        """The real renderer over the fake's counters, all in the control row."""
+        from jool.control import metrics
+        chosen = list(self.instances.values()) if r.get("instance") is None \
+            else [self.instance(r)]
+        snapshots = []
+        for inst in chosen:
+            counts = dict(inst.stats)
+            snapshots.append({
+                "name": inst.name, "framework": inst.framework,
+                "pool6": inst.globals.get("pool6") or "",
+                "rows": [("control", {name: counts.get(name, 0)
+                                      for name, _slot in metrics.COUNTER_SLOTS})],
+                "gauges": {name: counts.get(name, 0) for name in metrics.GAUGES},
+                "capacity": {"bib": 1024, "sessions": 1024},
+                "entries": {p: (len(inst.bib[p]), len(inst.sessions[p]))
+                            for p in metrics.PROTOCOLS},
+                "pool4_ports": {p: sum(row[4] - row[3] + 1 for row in inst.pool4
+                                       if row[1].lower() == p) for p in metrics.PROTOCOLS},
+                "workers": {"configured": 0, "running": 0, "restarts": 0},
+                "sync": {"enabled": 0, "attached": 0, "queued": 0, "capacity": 512,
+                         "awaiting_ack": 0}})
+        return metrics.render(snapshots)
+
     def op_global_display(self, r):
         inst = self.instance(r)
         return [[k, inst.globals[k]] for k in gl.NAMES]

@@ -76,7 +76,10 @@ class JoolEnv:
                     break
                 time.sleep(0.05)
             else:
-                os.kill(pid, signal.SIGKILL)
+                try:            # it may have gone between the last check and now
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
 def load_tool(name):
