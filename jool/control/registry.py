@@ -63,15 +63,23 @@ def orphaned(netns):
 
 
 def pid_alive(pid):
+    """True while process `pid` runs. A zombie does not: a control process that
+    was killed stays one until whoever adopted it reaps it, and its instances
+    must be taken over meanwhile."""
     if pid <= 0:
         return False                # kill(0, 0) would answer for our own process group
     try:
         os.kill(pid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True                 # no /proc to ask: kill() said it exists
+    return state not in ("Z", "X")
 
 
 def entries():
