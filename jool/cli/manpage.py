@@ -67,10 +67,13 @@ memory (\fB/dev/shm/jool64\-\fINETNS\fB\-*\fR), so:
 a worker that dies is started again within a second, with no session lost;
 .IP \(bu 2
 a control process that dies (killed, crashed) leaves its workers translating;
-the next one, started by any \fBjool\fR command of the namespace (or by a service
-manager), takes over the instances, their tables and the running workers from
-\fB/run/jool\-userspace/instances/\fINETNS\fB.json\fR. Until then no timer
-runs (sessions do not expire) and nothing restarts a worker;
+the next one, started by any \fBjool\fR command of the namespace while those
+workers run (or by a service manager), takes over the instances, their tables and
+the running workers from \fB/run/jool\-userspace/instances/\fINETNS\fB.json\fR.
+Until then no timer runs (sessions do not expire) and nothing restarts a worker.
+When the workers died too, a \fBjool\fR command finds no instance (so that a
+health check sees the translator dead); starting the control process itself
+still takes the tables over;
 .IP \(bu 2
 \fBinstance remove\fR and \fBinstance flush\fR stop the workers, remove the
 nftables table, the hand\-back pair and the shared memory, whatever the load.

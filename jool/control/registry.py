@@ -53,12 +53,20 @@ def read(netns):
 
 
 def orphaned(netns):
-    """True when instances were published by a control process that is gone
-    (killed, crashed): the next one takes them over."""
+    """True when a control process that died (killed, crashed) left instances
+    whose workers still translate: the next control process takes them over. A
+    translator that died whole (workers too) is not raised again behind the
+    operator's back (a health check that runs `jool` must see it dead); starting
+    the control process explicitly still takes its tables over."""
+    from jool.control.workers import is_worker_of
     data = read(netns)
     try:
-        return bool(data and data.get("instances") and not pid_alive(int(data.get("pid", 0))))
-    except (TypeError, ValueError):
+        if not (data and data.get("instances")) or pid_alive(int(data.get("pid", 0))):
+            return False
+        return any(pid and is_worker_of(int(pid), inst["tables"] + "-config")
+                   for inst in data["instances"]
+                   for pid in (inst.get("pool") or {}).get("workers") or ())
+    except (TypeError, ValueError, KeyError, AttributeError):
         return False
 
 
