@@ -11,7 +11,7 @@ removes or changes state runs under the tables' writer lock (tables.pyx).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 from libc.string cimport memcpy, memcmp, memset
 
-from jool._fast.wire cimport rd8, rd16, copy, be32, same4
+from jool._fast.wire cimport rd8, rd16, copy, be32, same4, jool_bounds_violations
 from jool._fast.counters cimport *
 from jool._fast.packet cimport *
 from jool._fast.rfc6052 cimport rfc6052_embed, rfc6052_extract, prefix6_contains
@@ -30,6 +30,12 @@ cdef enum:
     EMPTY_POOL4_FIRST = 61001      # spec §3.5
     EMPTY_POOL4_COUNT = 4535       # 61001-65535
     PROBE_HOP_LIMIT = 255
+
+
+def bounds_violations():
+    """Packet accesses this module's checked build refused (wire.pxd keeps one
+    count per module, so pipeline.bounds_violations() adds this one in)."""
+    return jool_bounds_violations
 
 
 cdef inline uint8_t table_proto(uint8_t proto) noexcept nogil:

@@ -39,7 +39,8 @@ from jool._fast.tables import PROTO_NAMES, PROTO_NUMBERS, TCP_STATE_NAMES
 from jool._fast.rfc6052 cimport rfc6052_embed
 from jool.config.pool4 import Pool4, fuse_ranges
 from jool._fast.atomics cimport jool_load64, jool_store64
-from jool._fast import parse as _parse_module, rfc7915 as _rfc7915_module
+from jool._fast import parse as _parse_module, rfc7915 as _rfc7915_module, \
+    nat64 as _nat64_module
 from jool._fast.stats import COUNTER_NAMES, COUNTER_IDS
 
 cnp.import_array()
@@ -82,7 +83,7 @@ class OutKind(IntEnum):
 def bounds_violations():
     """Packet accesses refused by the checked build, over every kernel module."""
     return (jool_bounds_violations + _parse_module.bounds_violations()
-            + _rfc7915_module.bounds_violations())
+            + _rfc7915_module.bounds_violations() + _nat64_module.bounds_violations())
 
 
 # ------------------------------------------------------------------ 6 -> 4
