@@ -377,6 +377,11 @@ cdef int filtering_and_updating_6(Ctx* ctx, const uint8_t* p, uint32_t n, const 
         sess_touch(t, e, ctx.now)
         set_mapping4(m, snap.src4, snap.port4)
         return 0
+    # A full table refuses a new session before the lock and the pool4 search:
+    # under a SYN flood that has filled it, each further SYN costs a lookup, not
+    # a port hunt and a lock both workers wait on.
+    if e == NONE and (proto != PROTO_TCP or flags & TCP_SYN) and sess_full(t):
+        return drop(JSTAT_ENOMEM)
     lock(t)
     rc = update_6to4_locked(ctx, proto, src6, info.sport, dst6, dst4, info.dport, kdport, flags, m)
     unlock(t)

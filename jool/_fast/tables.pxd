@@ -1,6 +1,7 @@
 # BIB and session tables in one shared-memory segment (see tables.pyx for the why).
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from jool._fast.atomics cimport jool_load32_relaxed
 
 cdef enum:
     NONE = 0xffffffff
@@ -177,6 +178,11 @@ cdef bint bib_has_session_with(View* t, uint32_t b, const uint8_t* dst4) noexcep
 
 cdef uint32_t bib_find6(View* t, const uint8_t* src6, uint16_t port6, uint8_t proto) noexcept nogil
 cdef uint32_t bib_find4(View* t, const uint8_t* src4, uint16_t port4, uint8_t proto) noexcept nogil
+cdef inline bint sess_full(View* t) noexcept nogil:
+    """Every session entry in use (read without the lock: a hint, which a removal
+    may make stale a moment later)."""
+    return jool_load32_relaxed(&t.h.sess_free) == NONE and \
+        jool_load32_relaxed(&t.h.sess_hwm) >= t.h.sess_cap
 cdef uint32_t bib_create(View* t, const uint8_t* src6, uint16_t port6, const uint8_t* src4,
                          uint16_t port4, uint8_t proto, bint static, uint32_t now) noexcept nogil
 cdef void bib_remove(View* t, uint32_t b, uint32_t now) noexcept nogil
