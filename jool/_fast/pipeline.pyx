@@ -682,6 +682,11 @@ cdef class Translator:
         self.configure_nat64(**{k: merged[k] for k in merged if k not in xlat_keys})
         self._options = merged
 
+    def set_clock(self, uint32_t now_ms):
+        """The time (ms, wrapping) that changes made outside a batch or a timer pass
+        carry: `bib add`, `bib remove`, pool4 removals (their events are logged)."""
+        self.ctx.now = now_ms
+
     def set_pool4(self, pool4):
         """Replaces pool4 wholesale (an atomic configuration file); BIB entries stay."""
         self.pool4 = pool4

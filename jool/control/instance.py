@@ -368,6 +368,7 @@ class Instance:
         self.publish()
 
     def pool4_remove(self, proto, prefix, port_min, port_max, mark=0, quick=False):
+        self.translator.set_clock(now_ms())      # its events' time
         try:
             notices = self.translator.pool4_remove(_proto(proto), prefix, port_min, port_max,
                                                    mark, quick)
@@ -377,6 +378,7 @@ class Instance:
         return notices
 
     def pool4_flush(self, quick=False):
+        self.translator.set_clock(now_ms())      # its events' time
         notices = self.translator.pool4_flush(quick)
         self.publish()
         return notices
@@ -387,6 +389,7 @@ class Instance:
         return [list(row) for row in self.translator.bib_entries(_proto(proto))]
 
     def bib_add(self, proto, addr6, port6, addr4, port4):
+        self.translator.set_clock(now_ms())      # its events' time
         try:
             self.translator.bib_add(_proto(proto), addr6, port6, addr4, port4)
         except OSError:
@@ -406,6 +409,7 @@ class Instance:
         return "another entry"
 
     def bib_remove(self, proto, addr6=None, port6=None, addr4=None, port4=None):
+        self.translator.set_clock(now_ms())      # its events' time
         try:
             return self.translator.bib_remove(_proto(proto), addr6, port6, addr4, port4)
         except OSError:
@@ -438,6 +442,7 @@ class Instance:
         self._check_bib_in_pool4(pool4, bib)        # the file's own entries are validated
         probe = Translator(**glb.translator_kwargs(values))
         del probe
+        self.translator.set_clock(now_ms())
         self.translator.set_pool4(pool4)
         self._apply_values(values)
         self.publish()

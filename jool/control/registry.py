@@ -38,7 +38,8 @@ def publish(netns, pid, instances, mirror=None):
     os.makedirs(registry_dir(), exist_ok=True)
     tmp = f"{path}.{pid}.tmp"
     with open(tmp, "w") as f:
-        json.dump({"pid": pid, "netns": netns, "instances": instances, "mirror": mirror}, f)
+        json.dump({"pid": pid, "started": process_start(pid), "netns": netns,
+                   "instances": instances, "mirror": mirror}, f)
     os.replace(tmp, path)               # readers never see half a file
 
 
@@ -61,13 +62,36 @@ def orphaned(netns):
     from jool.control.workers import is_worker_of
     data = read(netns)
     try:
-        if not (data and data.get("instances")) or pid_alive(int(data.get("pid", 0))):
+        if not (data and data.get("instances")) or control_alive(data):
             return False
         return any(pid and is_worker_of(int(pid), inst["tables"] + "-config")
                    for inst in data["instances"]
                    for pid in (inst.get("pool") or {}).get("workers") or ())
     except (TypeError, ValueError, KeyError, AttributeError):
         return False
+
+
+def process_start(pid):
+    """When process `pid` started (clock ticks since boot, /proc/PID/stat field
+    22): with the pid, it names one process, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def control_alive(data):
+    """Whether the control process a registry document names still runs (the
+    same process: a recycled pid does not count)."""
+    try:
+        pid = int(data.get("pid", 0))
+    except (TypeError, ValueError):
+        return False
+    if not pid_alive(pid):
+        return False
+    started = data.get("started")
+    return started is None or process_start(pid) == started
 
 
 def pid_alive(pid):

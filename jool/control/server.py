@@ -31,6 +31,7 @@ LOG_PERIOD = 0.05           # ... while an instance logs BIB entries or sessions
 CAP_NET_ADMIN = 12
 PENDING_TIMEOUT = 10.0      # a request must arrive whole within this
 MAX_PENDING = 64            # connections whose request is still arriving
+MAX_PENDING_PER_UID = 8     # ... of them from one unprivileged uid (half for all of those)
 REPLY_TIMEOUT = 30.0        # a client that does not read its answer is dropped then
 # Unprivileged peers may only ask for stats (spec/cli.md §2.2): a few hundred
 # bytes. Anything longer from them is refused before it is buffered.
@@ -47,19 +48,42 @@ def peer_credentials(conn):
 
 
 def has_net_admin(pid, uid):
+    """Root (SO_PEERCRED, fixed when the peer connected), or CAP_NET_ADMIN in the
+    effective set of process `pid` while its effective uid is still the one it
+    connected with: a peer that connected unprivileged and then exec'd a setuid
+    program (or whose pid was reused) is not taken for that program."""
     if uid == 0:
         return True
     try:
         with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
-    except OSError:
-        pass
-    return False
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        if int(fields["Uid"].split()[1]) != uid:
+            return False
+        return bool(int(fields["CapEff"].split()[0], 16) >> CAP_NET_ADMIN & 1)
+    except (OSError, KeyError, ValueError, IndexError):
+        return False
 
 
 DEFAULT_QUEUE = 64                 # first NFQUEUE number of an --iptables instance
+
+
+class PendingReply:
+    """An answer the client has not read whole yet."""
+
+    def __init__(self, conn, pid, data):
+        self.conn, self.pid = conn, pid
+        self.data = memoryview(data)
+        self.deadline = time.monotonic() + REPLY_TIMEOUT
+
+    def send(self):
+        """Writes what the socket takes; True once everything left."""
+        while self.data:
+            try:
+                sent = self.conn.send(self.data)
+            except (BlockingIOError, InterruptedError):
+                return False
+            self.data = self.data[sent:]
+        return True
 
 
 class PendingRequest:
@@ -117,6 +141,8 @@ class ControlServer:
         self.sock.setblocking(False)
         self._started = time.monotonic()
         self.pending = {}               # connections whose request is still arriving
+        self.replies = {}               # connections whose answer is still leaving
+        self.unadopted = []             # registry entries a takeover could not attach to
         self.refused_requests = 0
 
     # ------------------------------------------------------------ loop
@@ -137,32 +163,56 @@ class ControlServer:
                 if self.logging_wanted():
                     timeout = min(timeout, LOG_PERIOD)
                 for key, events in sel.select(timeout):
-                    if key.data == "mirror":
-                        self.mirror.on_readable()
-                    elif key.data == "listen":
-                        self.accept()
-                    elif key.data == "request":
-                        self.on_request_readable(key.fileobj)
-                    elif key.data == "metrics":
-                        self.metrics_endpoint.on_event(key.fileobj, events)
-                    else:
-                        self.on_sync_link(key.fileobj, events)
-                if self.mirror is not None:
-                    self.mirror.refresh()
-                self.check_workers()
-                self.expire_pending()
-                if self.metrics_endpoint is not None:
-                    self.metrics_endpoint.expire()
-                self.pump_sync()
-                self.pump_logs()
+                    self.guarded(self.on_event, key, events)
+                for step in self.periodic_steps():
+                    self.guarded(step)
                 if time.monotonic() >= next_tick:
-                    self.tick()
+                    self.guarded(self.tick)
                     next_tick = time.monotonic() + TIMER_PERIOD
                 if self.exit_when_empty and not self.instances and (
                         self._had_instances or time.monotonic() - self._started > IDLE_EXIT):
                     self.running = False
         finally:
             self.shutdown()
+
+    def guarded(self, step, *args):
+        """Runs one step of the loop; an error is logged and the loop goes on. An
+        exception leaving serve_forever would shut every instance down (its
+        finally), which no bad request, failed fork or full /run may cause."""
+        try:
+            step(*args)
+        except Exception:
+            log.exception("%s failed; carrying on", getattr(step, "__name__", step))
+
+    def on_event(self, key, events):
+        if key.data == "mirror":
+            self.mirror.on_readable()
+        elif key.data == "listen":
+            self.accept()
+        elif key.data == "request":
+            self.on_request_readable(key.fileobj)
+        elif key.data == "reply":
+            self.on_reply_writable(key.fileobj)
+        elif key.data == "metrics":
+            self.metrics_endpoint.on_event(key.fileobj, events)
+        else:
+            self.on_sync_link(key.fileobj, events)
+
+    listen_paused_until = None
+
+    def resume_listening(self):
+        if self.listen_paused_until is not None and time.monotonic() >= self.listen_paused_until:
+            self.listen_paused_until = None
+            self._selector.register(self.sock, selectors.EVENT_READ, "listen")
+
+    def periodic_steps(self):
+        steps = [self.resume_listening]
+        if self.mirror is not None:
+            steps.append(self.mirror.refresh)
+        steps += [self.check_workers, self.expire_pending]
+        if self.metrics_endpoint is not None:
+            steps.append(self.metrics_endpoint.expire)
+        return steps + [self.pump_sync, self.pump_logs]
 
     def accept(self):
         """New connections are read without blocking the loop: a client that
@@ -175,19 +225,28 @@ class ControlServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:              # EMFILE and the like: try again later
-                log.warning("accept failed: %s", exc)
+                log.warning("accept failed: %s; not accepting for a second", exc)
+                # The socket stays readable: unwatched for a while, not spun on.
+                self._selector.unregister(self.sock)
+                self.listen_paused_until = time.monotonic() + 1.0
                 return
-            if len(self.pending) >= MAX_PENDING:
-                self.count_refused("too many connections pending")
-                conn.close()
-                continue
             try:
                 pid, uid, _gid = peer_credentials(conn)
             except OSError:
                 conn.close()
                 continue
+            privileged = has_net_admin(pid, uid)
+            # Unprivileged peers get a share of the slots, and one uid a share of
+            # that: they cannot lock root out by holding connections open.
+            unprivileged = [r for r in self.pending.values() if not r.privileged]
+            if len(self.pending) >= MAX_PENDING or not privileged and (
+                    len(unprivileged) >= MAX_PENDING // 2 or
+                    sum(r.uid == uid for r in unprivileged) >= MAX_PENDING_PER_UID):
+                self.count_refused(f"too many connections pending (pid {pid}, uid {uid})")
+                conn.close()
+                continue
             conn.setblocking(False)
-            request = PendingRequest(conn, pid, uid, has_net_admin(pid, uid))
+            request = PendingRequest(conn, pid, uid, privileged)
             self.pending[conn] = request
             self._selector.register(conn, selectors.EVENT_READ, "request")
 
@@ -197,8 +256,8 @@ class ControlServer:
             return
         try:
             message = request.read()
-        except (OSError, ValueError, ConnectionError) as exc:
-            self.count_refused(f"malformed request dropped: {exc}")
+        except Exception as exc:        # RecursionError of deeply nested JSON too
+            self.count_refused(f"malformed request dropped: {type(exc).__name__}: {exc}")
             self.forget_pending(conn, close=True)
             return
         if message is None:
@@ -222,6 +281,11 @@ class ControlServer:
 
     def expire_pending(self):
         now = time.monotonic()
+        for conn, pending in list(self.replies.items()):
+            if now >= pending.deadline:
+                self.count_refused(f"pid {pending.pid} did not read its answer within "
+                                   f"{REPLY_TIMEOUT:g} s")
+                self.forget_reply(conn)
         for conn, request in list(self.pending.items()):
             if now >= request.deadline:
                 self.count_refused(f"request from pid {request.pid} not complete within "
@@ -399,9 +463,42 @@ class ControlServer:
             self.mirror.close()
             self.mirror = None
 
+    def finish_removal(self, item, previous_pid=None):
+        """An instance whose removal the dead control process had begun (its
+        configuration block retired): what it left is removed. True if so."""
+        from jool.control import shm
+        from jool.control.configblock import ConfigBlock
+        from jool.control.workers import AdoptedWorker
+        base = item.get("tables", "")
+        try:
+            block = ConfigBlock.attach(base + "-config")
+            retired = block.retired
+            block.close()
+        except (OSError, ValueError):
+            retired = not shm.exists(base + "-config")
+        if not retired:
+            return False
+        for pid in (item.get("pool") or {}).get("workers") or ():
+            if pid:
+                worker = AdoptedWorker(pid, base + "-config")
+                if worker.is_alive():
+                    worker.kill()
+        try:
+            from jool.control import kernel
+            kernel.remove(item["name"])
+        except Exception:
+            pass
+        for suffix in ("-config", "-counters", ""):
+            shm.unlink(base + suffix)
+        log.info("instance %r: the removal pid %s had begun is finished", item.get("name"),
+                 previous_pid)
+        return True
+
     def publish(self):
         registry.publish(self.netns, os.getpid(),
-                         [i.takeover_entry() for i in self.instances.values()],
+                         [i.takeover_entry() for i in self.instances.values()] +
+                         [item for item in self.unadopted
+                          if item.get("name") not in self.instances],
                          mirror=self.mirror.name if self.mirror is not None else None)
 
     def take_over(self):
@@ -410,12 +507,7 @@ class ControlServer:
         shared memory and their workers kept forwarding; this process attaches to
         all of it and supervises the workers from now on. Returns the names."""
         entry = registry.read(self.netns)
-        if not entry or not entry.get("instances"):
-            return []
-        try:
-            if registry.pid_alive(int(entry.get("pid", 0))):
-                return []
-        except (TypeError, ValueError):
+        if not entry or not entry.get("instances") or registry.control_alive(entry):
             return []
         from jool.control import shm
         dataplane = os.environ.get("JOOL_DATAPLANE", "1") != "0"
@@ -430,8 +522,13 @@ class ControlServer:
             try:
                 inst = Instance.adopt(item)
             except Exception:
+                if self.finish_removal(item, entry.get("pid")):
+                    continue
+                # Kept in the registry: its segments, rules and workers are not
+                # forgotten, and the next control process tries again.
                 log.exception("instance %r of pid %s could not be taken over",
                               item.get("name"), entry.get("pid"))
+                self.unadopted.append(item)
                 continue
             self.instances[inst.name] = inst
             if dataplane:
@@ -476,15 +573,53 @@ class ControlServer:
             reply = {"status": EINVAL, "messages": [f"Internal error: {exc}"]}
         if self.instances:
             self._had_instances = True
+        if kept:                        # a joold (privileged): its short answer, then the link
+            try:
+                conn.setblocking(True)
+                conn.settimeout(REPLY_TIMEOUT)
+                send_message(conn, reply)
+            except OSError as exc:
+                log.warning("reply to pid %d not sent: %s", pid, exc)
+            self.attach_joold(conn, req)
+            return True
+        return self.start_reply(conn, pid, reply)
+
+    def start_reply(self, conn, pid, reply):
+        """Sends what the socket takes now; the rest goes out as the client reads
+        (on_reply_writable), so a client that does not read holds nobody up.
+        Returns True while the connection must stay open for that."""
+        data = json.dumps(reply, separators=(",", ":")).encode()
+        pending = PendingReply(conn, pid, struct.pack("!I", len(data)) + data)
         try:
-            conn.setblocking(True)
-            conn.settimeout(REPLY_TIMEOUT)
-            send_message(conn, reply)
+            conn.setblocking(False)
+            if pending.send():
+                return False
         except OSError as exc:
             log.warning("reply to pid %d not sent: %s", pid, exc)
-        if kept:
-            self.attach_joold(conn, req)
-        return kept
+            return False
+        self.replies[conn] = pending
+        self._selector.register(conn, selectors.EVENT_WRITE, "reply")
+        return True
+
+    def on_reply_writable(self, conn):
+        pending = self.replies.get(conn)
+        if pending is None:
+            return
+        try:
+            done = pending.send()
+        except OSError as exc:
+            log.warning("reply to pid %d not sent: %s", pending.pid, exc)
+            done = True
+        if done:
+            self.forget_reply(conn)
+
+    def forget_reply(self, conn):
+        self.replies.pop(conn, None)
+        try:
+            self._selector.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
 
     def subscribe_joold(self, conn, req):
         """A joold's request to carry an instance's sessions (spec/joold.md §4.5,

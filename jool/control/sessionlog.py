@@ -25,6 +25,11 @@ import time
 
 from jool._fast.stats import LOG_FIRST_SLOT
 
+
+def read_clock():
+    """The namespace's shared clock (instance.now_ms), ms, wrapping."""
+    return int(time.monotonic() * 1000) & 0xFFFFFFFF
+
 RECORDS_SLOT = LOG_FIRST_SLOT
 LOST_SLOT = LOG_FIRST_SLOT + 1
 DRAIN_PERIOD = 0.05             # seconds between drains while logging is on
@@ -164,7 +169,9 @@ class JsonLinesSink:
             pass
         self.close()
         try:
-            self.file = open(self.path, "a", encoding="utf-8")
+            # Client addresses and ports: readable by its owner only when we make it.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self.file = os.fdopen(fd, "a", encoding="utf-8")
             self.inode = os.fstat(self.file.fileno()).st_ino
             return True
         except OSError:
@@ -211,8 +218,9 @@ class SessionLogger:
     def wanted(self, values):
         return bool(values.get("logging-bib") or values.get("logging-session"))
 
-    def pump(self, inst, now_ms, force=False):
-        """Writes the records of the events since the last call; returns how many."""
+    def pump(self, inst, now_ms=None, force=False):
+        """Writes the records of the events since the last call; returns how many.
+        (now_ms is not used: the clock is read after the drain.)"""
         values = inst.values
         on = self.wanted(values)
         translator = inst.translator
@@ -233,9 +241,13 @@ class SessionLogger:
         if self.lost_seen is not None and lost > self.lost_seen:
             counters[LOST_SLOT] += lost - self.lost_seen
         self.lost_seen = lost
+        events = translator.session_events(DRAIN_LIMIT)
+        # The clock read after the drain: no event is younger than it, so the
+        # wrapping difference below is an age, never a negative one seen as 49 days.
+        now_ms = read_clock()
         wall_now = time.time()
         written = 0
-        for kind, record in translator.session_events(DRAIN_LIMIT):
+        for kind, record in events:
             if kind == "updated":
                 continue
             if kind.startswith("bib-"):
@@ -243,7 +255,10 @@ class SessionLogger:
                     continue
             elif not values.get("logging-session"):
                 continue
-            wall = wall_now - ((now_ms - record["time"]) & 0xFFFFFFFF) / 1000.0
+            age = (now_ms - record["time"]) & 0xFFFFFFFF
+            if age >= 1 << 31:            # stamped ahead of our clock: now
+                age = 0
+            wall = wall_now - age / 1000.0
             fields = structured_record(inst.name, self.netns, kind, record, wall)
             message = jool_message(inst.name, kind, record, wall)
             for sink in self.sinks:

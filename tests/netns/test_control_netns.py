@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -238,6 +239,45 @@ def test_malformed_control_requests_are_refused_and_the_process_lives(jool_env,
                            user=NOBODY, env=jool_env.env, timeout=30)
     assert unprivileged.returncode == 0, unprivileged.stderr
     assert unprivileged.stdout.strip() == "b''"
+
+    # Nor crash it with JSON nested deeper than Python's recursion limit.
+    nested = ns.exec(sys.executable, "-c",
+                     "import os, socket, struct\n"
+                     "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+                     "s.settimeout(5)\n"
+                     "s.connect('\\0' + os.environ['JOOL_CONTROL_SOCKET'])\n"
+                     "body = b'[' * 50000\n"
+                     "s.sendall(struct.pack('!I', len(body)) + body)\n"
+                     "try:\n"
+                     "    print(repr(s.recv(4)))\n"
+                     "except ConnectionResetError:\n"
+                     "    print(repr(b''))\n",
+                     user=NOBODY, env=jool_env.env, timeout=30)
+    assert nested.returncode == 0, nested.stderr
+    assert os.path.exists(f"/proc/{control}"), "deeply nested JSON killed the control process"
+
+    # Nor lock root out by holding connections open.
+    holder = subprocess.Popen(
+        ["ip", "netns", "exec", ns.name, "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+         "--clear-groups", sys.executable, "-c",
+         "import os, socket, sys, time\n"
+         "held = []\n"
+         "for _ in range(100):\n"
+         "    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+         "    s.connect('\\0' + os.environ['JOOL_CONTROL_SOCKET'])\n"
+         "    held.append(s)\n"
+         "print('holding', flush=True)\n"
+         "time.sleep(8)\n"],
+        env=jool_env.env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        time.sleep(0.5)
+        started = time.monotonic()
+        ok(jool_env.jool(ns, "global", "display", "--csv"))
+        assert time.monotonic() - started < 5
+    finally:
+        holder.kill()
+        holder.wait(5)
 
     # The same process, unchanged, still serving.
     assert jool_env.control_pids() == [control]
