@@ -379,14 +379,13 @@ class ControlServer:
         from jool.control.sessionlog import SessionLogger
         for name in [n for n in self.loggers if n not in self.instances]:
             del self.loggers[name]
-        now = now_ms()
         for name, inst in self.instances.items():
             logger = self.loggers.get(name)
             if logger is None:
                 logger = self.loggers[name] = SessionLogger(
                     self.log_sinks, self.netns, log_from_start=name in adopted)
             try:
-                logger.pump(inst, now)
+                logger.pump(inst)
             except Exception:
                 log.exception("instance %s: session logging failed", name)
 

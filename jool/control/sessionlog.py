@@ -24,17 +24,15 @@ import socket
 import time
 
 from jool._fast.stats import LOG_FIRST_SLOT
-
-
-def read_clock():
-    """The namespace's shared clock (instance.now_ms), ms, wrapping."""
-    return int(time.monotonic() * 1000) & 0xFFFFFFFF
+from jool.control.instance import now_ms
 
 RECORDS_SLOT = LOG_FIRST_SLOT
 LOST_SLOT = LOG_FIRST_SLOT + 1
 DRAIN_PERIOD = 0.05             # seconds between drains while logging is on
 DRAIN_LIMIT = 1 << 16           # events taken per drain (the ring holds 16 Ki)
-SYSLOG_PRI = 3 * 8 + 6          # facility daemon, severity info
+FACILITY_DAEMON = 3
+SEVERITY_INFO = 6
+SEVERITY_DEBUG = 7
 SD_ID = "jool@32473"
 RECONNECT_EVERY = 1.0
 
@@ -91,12 +89,19 @@ def _sd_value(value):
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 
-def rfc5424_line(fields, message, hostname, pid):
-    msgid = "BIB" if fields["event"].startswith("bib-") else "SESSION"
+def structured_data(fields):
+    """A record's fields as one RFC 5424 SD-ELEMENT (its time is the header's)."""
     params = " ".join(f'{name}="{_sd_value(value)}"' for name, value in fields.items()
                       if name != "time")
-    return (f"<{SYSLOG_PRI}>1 {fields['time']} {hostname} jool {pid} {msgid} "
-            f"[{SD_ID} {params}] {message}")
+    return f"[{SD_ID} {params}]"
+
+
+def rfc5424_line(msgid, timestamp, structured, message, hostname, pid,
+                 severity=SEVERITY_INFO):
+    """RFC 5424 §6: PRI, VERSION 1, TIMESTAMP, HOSTNAME, APP-NAME, PROCID, MSGID,
+    STRUCTURED-DATA ("-" for none), MSG."""
+    return (f"<{FACILITY_DAEMON * 8 + severity}>1 {timestamp} {hostname} jool {pid} "
+            f"{msgid} {structured} {message}")
 
 
 class SyslogSink:
@@ -126,11 +131,17 @@ class SyslogSink:
         return True
 
     def write(self, fields, message):
-        """True when the record left."""
-        return self.send_line(rfc5424_line(fields, message, self.hostname, self.pid))
+        """A BIB or session record; True when it left."""
+        msgid = "BIB" if fields["event"].startswith("bib-") else "SESSION"
+        return self._send(rfc5424_line(msgid, fields["time"], structured_data(fields), message,
+                                       self.hostname, self.pid))
 
-    def send_line(self, line):
-        """One whole syslog record; True when it left."""
+    def write_plain(self, msgid, message, severity):
+        """A record without structured data, timed now; True when it left."""
+        return self._send(rfc5424_line(msgid, rfc3339(time.time()), "-", message,
+                                       self.hostname, self.pid, severity))
+
+    def _send(self, line):
         if not self._connect():
             return False
         try:
@@ -218,9 +229,8 @@ class SessionLogger:
     def wanted(self, values):
         return bool(values.get("logging-bib") or values.get("logging-session"))
 
-    def pump(self, inst, now_ms=None, force=False):
-        """Writes the records of the events since the last call; returns how many.
-        (now_ms is not used: the clock is read after the drain.)"""
+    def pump(self, inst, force=False):
+        """Writes the records of the events since the last call; returns how many."""
         values = inst.values
         on = self.wanted(values)
         translator = inst.translator
@@ -244,7 +254,7 @@ class SessionLogger:
         events = translator.session_events(DRAIN_LIMIT)
         # The clock read after the drain: no event is younger than it, so the
         # wrapping difference below is an age, never a negative one seen as 49 days.
-        now_ms = read_clock()
+        now = now_ms()
         wall_now = time.time()
         written = 0
         for kind, record in events:
@@ -255,7 +265,7 @@ class SessionLogger:
                     continue
             elif not values.get("logging-session"):
                 continue
-            age = (now_ms - record["time"]) & 0xFFFFFFFF
+            age = (now - record["time"]) & 0xFFFFFFFF
             if age >= 1 << 31:            # stamped ahead of our clock: now
                 age = 0
             wall = wall_now - age / 1000.0

@@ -11,12 +11,9 @@ are capped per drain and what does not fit is said in one line.
 """
 
 import ipaddress
-import os
-import socket
-import time
 
 from jool._fast.stats import COUNTER_NAMES
-from jool.control.sessionlog import SyslogSink, default_syslog_path, rfc3339
+from jool.control.sessionlog import SEVERITY_DEBUG, SyslogSink, default_syslog_path
 
 VERDICTS = {0: "Translated", 1: "Dropped", 2: "Dropped with an ICMP error",
             3: "Left to the kernel", 4: "Not translated (no room)"}
@@ -64,20 +61,17 @@ class DebugLog:
     def __init__(self, instance, netns, path=None):
         self.prefix = f"Jool NAT64/{netns:x}/{instance}: "
         self.sink = SyslogSink(path if path is not None else default_syslog_path())
-        self.hostname = socket.gethostname() or "-"
-        self.pid = os.getpid()
 
     def line(self, text):
-        return (f"<31>1 {rfc3339(time.time())} {self.hostname} jool {self.pid} DEBUG - "
-                f"{self.prefix}{text}")
+        self.sink.write_plain("DEBUG", self.prefix + text, SEVERITY_DEBUG)
 
     def write(self, trace):
         """Logs the packets the trace noted since the last call; returns how many."""
         notes = trace.take()
         for verdict, reason, length, head in notes:
-            self.sink.send_line(self.line(describe(verdict, reason, length, head)))
+            self.line(describe(verdict, reason, length, head))
         if trace.missed:
-            self.sink.send_line(self.line(f"{trace.missed} more packets not logged"))
+            self.line(f"{trace.missed} more packets not logged")
             trace.missed = 0
         return len(notes)
 
