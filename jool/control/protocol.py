@@ -35,9 +35,22 @@ def abstract_address(name=None):
     return "\0" + (name or socket_name())
 
 
-def send_message(sock, obj):
+def encode_message(obj):
+    """A message as it goes on the wire: 4-byte big-endian length, then JSON."""
     data = json.dumps(obj, separators=(",", ":")).encode()
-    sock.sendall(struct.pack("!I", len(data)) + data)
+    return struct.pack("!I", len(data)) + data
+
+
+def decode_body(data):
+    """A message's JSON (what follows its length); ValueError unless an object."""
+    obj = json.loads(data)
+    if not isinstance(obj, dict):
+        raise ValueError("a message must be a JSON object")
+    return obj
+
+
+def send_message(sock, obj):
+    sock.sendall(encode_message(obj))
 
 
 def _recv_exact(sock, n):
@@ -55,10 +68,7 @@ def recv_message(sock):
     (length,) = struct.unpack("!I", _recv_exact(sock, 4))
     if length > MAX_MESSAGE:
         raise ValueError(f"message of {length} bytes exceeds the limit")
-    obj = json.loads(_recv_exact(sock, length))
-    if not isinstance(obj, dict):
-        raise ValueError("a message must be a JSON object")
-    return obj
+    return decode_body(_recv_exact(sock, length))
 
 
 def request(obj, name=None, timeout=30.0):

@@ -6,7 +6,6 @@ pass of each instance (spec/behaviour.md §5.2). Requests are handled one at a
 time, so configuration changes never interleave.
 """
 
-import json
 import logging
 import logging.handlers
 import os
@@ -21,7 +20,8 @@ from jool.control import registry
 from jool.control.instance import Instance, instance_from_file, now_ms
 from jool.sync.link import FrameLink, LinkClosed
 from jool.control.protocol import (MAX_MESSAGE, ControlError, EEXIST, EINVAL, EPERM, ESRCH,
-                                   abstract_address, send_message)
+                                   abstract_address, decode_body, encode_message,
+                                   send_message)
 
 TIMER_PERIOD = 2.0
 IDLE_EXIT = 10.0            # a control process that never got an instance stops then
@@ -119,10 +119,7 @@ class PendingRequest:
             if self.length is not None and len(self.buffer) >= self.length:
                 if len(self.buffer) > self.length:
                     raise ValueError("bytes after the request")
-                obj = json.loads(bytes(self.buffer))
-                if not isinstance(obj, dict):
-                    raise ValueError("a message must be a JSON object")
-                return obj
+                return decode_body(bytes(self.buffer))
 
 
 class ControlServer:
@@ -587,8 +584,7 @@ class ControlServer:
         """Sends what the socket takes now; the rest goes out as the client reads
         (on_reply_writable), so a client that does not read holds nobody up.
         Returns True while the connection must stay open for that."""
-        data = json.dumps(reply, separators=(",", ":")).encode()
-        pending = PendingReply(conn, pid, struct.pack("!I", len(data)) + data)
+        pending = PendingReply(conn, pid, encode_message(reply))
         try:
             conn.setblocking(False)
             if pending.send():
