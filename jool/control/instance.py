@@ -172,7 +172,7 @@ class Instance:
         doc = {"instance": self.name, "framework": self.framework, "tables": self.tables.name,
                "translator": options, "pool4": sets,
                # the globals as `jool global display` has them: what a control
-               # process that takes this instance over starts from (takeover.py)
+               # process that takes this instance over starts from (ControlServer.take_over)
                "globals": {key: glb.to_json(key, self.values[key]) for key in glb.NAMES}}
         try:
             from jool.dataplane.bpf import owned_filter
@@ -208,7 +208,7 @@ class Instance:
     @classmethod
     def adopt(cls, entry):
         """The instance a control process that died left in shared memory (its
-        registry entry, control/takeover.py): tables, configuration and counters
+        registry entry, server.py take_over): tables, configuration and counters
         attached as they are, the translator rebuilt from the last published
         configuration. The dataplane is resumed separately (resume_dataplane)."""
         from jool.control.configblock import pool4_from_document

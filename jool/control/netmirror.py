@@ -89,7 +89,7 @@ def snapshot():
 class NetMirror:
     def __init__(self, netns, existing=None):
         """existing: the block of a control process that died, which its workers
-        still read (control/takeover.py); publishing goes on in it."""
+        still read (server.py take_over); publishing goes on in it."""
         if existing is not None:
             self.block = ConfigBlock.attach(existing)
         else:

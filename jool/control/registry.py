@@ -27,7 +27,7 @@ def _path(netns):
 
 def publish(netns, pid, instances, mirror=None):
     """instances: [{"name", "framework", ...}] (what a successor needs to take
-    them over, control/takeover.py); an empty list removes the entry."""
+    them over, server.py take_over); an empty list removes the entry."""
     path = _path(netns)
     if not instances:
         try:

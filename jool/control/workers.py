@@ -43,7 +43,7 @@ def is_worker_of(pid, config_name):
 
 
 class AdoptedWorker:
-    """A worker started by a control process that died (control/takeover.py). It
+    """A worker started by a control process that died (server.py take_over). It
     is not our child, so it is watched through /proc, and the init process (or a
     subreaper) reaps it."""
 
@@ -53,14 +53,8 @@ class AdoptedWorker:
         self.exitcode = None
 
     def is_alive(self):
-        alive = is_worker_of(self.pid, self.config_name)
-        if alive:
-            try:
-                with open(f"/proc/{self.pid}/stat") as f:
-                    alive = f.read().rpartition(")")[2].split()[0] not in ("Z", "X")
-            except OSError:
-                alive = False
-        return alive
+        from jool.control.registry import pid_alive
+        return pid_alive(self.pid) and is_worker_of(self.pid, self.config_name)
 
     def _signal(self, signum):
         try:

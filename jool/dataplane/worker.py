@@ -160,7 +160,7 @@ class Worker:
         """Translates until told to stop: SIGTERM, the instance's configuration
         block retired, or (once the control process that started it has died) the
         block gone from /dev/shm. A control process that dies does not stop
-        forwarding: the next one takes the workers over (control/takeover.py)."""
+        forwarding: the next one takes the workers over (server.py take_over)."""
         from jool._fast.rings import wait
         from jool.control.instance import now_ms
         from jool.control.shm import exists

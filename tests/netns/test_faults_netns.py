@@ -16,6 +16,8 @@ import pytest
 
 from netns_support import SHA_SINK, running_lab
 
+from jool.control.registry import pid_alive as alive   # zombies count as dead
+
 N4 = "192.0.2.5"
 N4_VIA_POOL6 = "64:ff9b::c000:205"
 PORT = 5001
@@ -57,14 +59,6 @@ def registry_entry(lab):
 
 def worker_pids(entry):
     return [pid for inst in entry["instances"] for pid in inst["pool"]["workers"] if pid]
-
-
-def alive(pid):
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
 
 
 def wait_until(predicate, seconds, step=0.05):
