@@ -202,6 +202,28 @@ print(json.dumps(out))
 '''
 
 
+# Sends the bytes given in hex as user nobody and prints what came back (b'' when
+# the server closed the connection).
+RAW_SENDER = r"""
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect("\0" + os.environ["JOOL_CONTROL_SOCKET"])
+s.sendall(bytes.fromhex(sys.argv[1]))
+try:
+    print(repr(s.recv(4)))
+except ConnectionResetError:
+    print(repr(b""))
+"""
+
+
+def unprivileged_sends(ns, jool_env, raw):
+    result = ns.exec(sys.executable, "-c", RAW_SENDER, raw.hex(), user=NOBODY,
+                     env=jool_env.env, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def test_malformed_control_requests_are_refused_and_the_process_lives(jool_env,
                                                                         netns_factory):
     ns = netns_factory()
@@ -226,34 +248,11 @@ def test_malformed_control_requests_are_refused_and_the_process_lives(jool_env,
     assert got["while_stalled_s"] < 2.0, got
 
     # An unprivileged peer may not even send a long message (stats display is short).
-    unprivileged = ns.exec(sys.executable, "-c",
-                           "import os, socket, struct\n"
-                           "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
-                           "s.settimeout(5)\n"
-                           "s.connect('\\0' + os.environ['JOOL_CONTROL_SOCKET'])\n"
-                           "s.sendall(struct.pack('!I', 1 << 20) + b'{' * 4096)\n"
-                           "try:\n"
-                           "    print(repr(s.recv(4)))\n"
-                           "except ConnectionResetError:\n"
-                           "    print(repr(b''))\n",
-                           user=NOBODY, env=jool_env.env, timeout=30)
-    assert unprivileged.returncode == 0, unprivileged.stderr
-    assert unprivileged.stdout.strip() == "b''"
-
+    assert unprivileged_sends(ns, jool_env, (1 << 20).to_bytes(4, "big") + b"{" * 4096) == \
+        "b''"
     # Nor crash it with JSON nested deeper than Python's recursion limit.
-    nested = ns.exec(sys.executable, "-c",
-                     "import os, socket, struct\n"
-                     "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
-                     "s.settimeout(5)\n"
-                     "s.connect('\\0' + os.environ['JOOL_CONTROL_SOCKET'])\n"
-                     "body = b'[' * 50000\n"
-                     "s.sendall(struct.pack('!I', len(body)) + body)\n"
-                     "try:\n"
-                     "    print(repr(s.recv(4)))\n"
-                     "except ConnectionResetError:\n"
-                     "    print(repr(b''))\n",
-                     user=NOBODY, env=jool_env.env, timeout=30)
-    assert nested.returncode == 0, nested.stderr
+    assert unprivileged_sends(ns, jool_env, (50000).to_bytes(4, "big") + b"[" * 50000) == \
+        "b''"
     assert os.path.exists(f"/proc/{control}"), "deeply nested JSON killed the control process"
 
     # Nor lock root out by holding connections open.
