@@ -29,3 +29,13 @@ def _no_out_of_bounds_access():
     before = bounds_violations()
     yield
     assert bounds_violations() == before, "a kernel touched memory outside a packet buffer"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_stale_prefetch_hint():
+    """Every lookup of the checked build used its own packet's hash from the batch
+    prefetch (a stale one is invisible otherwise: the slow path looks again)."""
+    from jool._fast.nat64 import stale_hints
+    before = stale_hints()
+    yield
+    assert stale_hints() == before, "a lookup used another packet's prefetch hash"

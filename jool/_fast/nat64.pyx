@@ -11,7 +11,7 @@ removes or changes state runs under the tables' writer lock (tables.pyx).
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 from libc.string cimport memcpy, memcmp, memset
 
-from jool._fast.wire cimport rd8, rd16, copy, be32, same4, jool_bounds_violations
+from jool._fast.wire cimport rd8, rd16, copy, be32, same4, jool_bounds_violations, JOOL_CHECKED
 from jool._fast.counters cimport *
 from jool._fast.packet cimport *
 from jool._fast.rfc6052 cimport rfc6052_embed, rfc6052_extract, prefix6_contains
@@ -21,7 +21,6 @@ from jool._fast.tables cimport *
 from jool._fast.rfc7915 cimport emit_icmp4_error, emit_icmp4_error_from
 
 cdef enum:
-    PREFETCH_WINDOW = 32
     TCP_FIN = 0x01
     TCP_SYN = 0x02
     TCP_RST = 0x04
@@ -36,6 +35,20 @@ def bounds_violations():
     """Packet accesses this module's checked build refused (wire.pxd keeps one
     count per module, so pipeline.bounds_violations() adds this one in)."""
     return jool_bounds_violations
+
+
+cdef extern from *:
+    """
+    static unsigned long long jool_stale_hints = 0;
+    """
+    unsigned long long jool_stale_hints
+
+
+def stale_hints():
+    """Lookups of the checked build whose batch-prefetch hash (ctx.hint) was not
+    the hash of the packet's own key. A stale hint costs a table search, not a
+    wrong answer (the slow path looks again), so only this count shows one."""
+    return jool_stale_hints
 
 
 cdef inline uint8_t table_proto(uint8_t proto) noexcept nogil:
@@ -347,6 +360,7 @@ cdef int update_6to4_locked(Ctx* ctx, uint8_t proto, const uint8_t* src6, uint16
 cdef int filtering_and_updating_6(Ctx* ctx, const uint8_t* p, uint32_t n, const IPInfo* info,
                                   Mapping* m) noexcept nogil:
     """RFC 6146 §3.5.1-3.5.2 for an IPv6 packet that is not an ICMP error."""
+    global jool_stale_hints
     cdef const Nat64Config* nat = ctx.nat
     cdef View* t = ctx.tables
     cdef uint8_t src6[16]
@@ -369,6 +383,8 @@ cdef int filtering_and_updating_6(Ctx* ctx, const uint8_t* p, uint32_t n, const 
     if proto == PROTO_TCP:
         flags = rd8(p, n, info.l4 + 13)
     if ctx.hint:
+        if JOOL_CHECKED and ctx.hint != session_hash6(t, src6, info.sport, dst4, kdport, proto):
+            jool_stale_hints += 1
         e = sess_find6_hashed(t, ctx.hint, src6, info.sport, dst4, kdport, proto, &snap)
     else:
         e = sess_find6(t, src6, info.sport, dst4, kdport, proto, &snap)
@@ -458,6 +474,7 @@ cdef int update_4to6_locked(Ctx* ctx, const uint8_t* p, uint32_t n, const IPInfo
 cdef int filtering_and_updating_4(Ctx* ctx, const uint8_t* p, uint32_t n, const IPInfo* info,
                                   Mapping* m, Out* o) noexcept nogil:
     """RFC 6146 §3.5.1-3.5.2 for an IPv4 packet that is not an ICMP error."""
+    global jool_stale_hints
     cdef View* t = ctx.tables
     cdef uint8_t local4[4]
     cdef uint8_t remote4[4]
@@ -478,6 +495,8 @@ cdef int filtering_and_updating_4(Ctx* ctx, const uint8_t* p, uint32_t n, const 
     if proto == PROTO_TCP:
         flags = rd8(p, n, info.l4 + 13)
     if ctx.hint:
+        if JOOL_CHECKED and ctx.hint != session_hash4(t, local4, lport, remote4, kdport, proto):
+            jool_stale_hints += 1
         e = sess_find4_hashed(t, ctx.hint, local4, lport, remote4, kdport, proto, &snap)
     else:
         e = sess_find4(t, local4, lport, remote4, kdport, proto, &snap)
@@ -712,28 +731,31 @@ cdef uint64_t flow_hash(Ctx* ctx, const uint8_t* p, uint32_t n, bint* v6) noexce
     return 0
 
 
-cdef void prefetch_slots(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const uint32_t* in_off,
-                         const uint32_t* in_len, uint32_t first, uint32_t count,
-                         uint64_t* hashes, bint* v6s) noexcept nogil:
-    """First stage of the batch prefetch (run_batch): the key hashes of a window
-    of packets (hashes[i], 0 = none) and their index slots on their way."""
+cdef void flow_hashes(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const uint32_t* in_off,
+                      const uint32_t* in_len, uint32_t count, uint64_t* hashes,
+                      bint* v6s) noexcept nogil:
+    """First stage of the batch prefetch (run_batch): the session-index hashes of
+    a group of packets (0: none, or outside the buffer)."""
     cdef uint32_t i
-    if count > PREFETCH_WINDOW:
-        count = PREFETCH_WINDOW
     for i in range(count):
         hashes[i] = 0
-        if <uint64_t>in_off[first + i] + in_len[first + i] <= incap:
-            hashes[i] = flow_hash(ctx, inbuf + in_off[first + i], in_len[first + i], &v6s[i])
-            if hashes[i]:
-                prefetch_slot(ctx.tables, v6s[i], hashes[i])
+        if <uint64_t>in_off[i] + in_len[i] <= incap:
+            hashes[i] = flow_hash(ctx, inbuf + in_off[i], in_len[i], &v6s[i])
+
+
+cdef void prefetch_slots(Ctx* ctx, const uint64_t* hashes, const bint* v6s,
+                         uint32_t count) noexcept nogil:
+    """Second stage: their index slots on their way, in one tight run."""
+    cdef uint32_t i
+    for i in range(count):
+        if hashes[i]:
+            prefetch_slot(ctx.tables, v6s[i], hashes[i])
 
 
 cdef void prefetch_sessions(Ctx* ctx, const uint64_t* hashes, const bint* v6s,
                             uint32_t count) noexcept nogil:
-    """Second stage: the session entries the (by now cached) index slots name."""
+    """Third stage: the session entries the (by now cached) index slots name."""
     cdef uint32_t i
-    if count > PREFETCH_WINDOW:
-        count = PREFETCH_WINDOW
     for i in range(count):
         if hashes[i]:
             prefetch_session(ctx.tables, v6s[i], hashes[i])

@@ -129,16 +129,6 @@ cdef inline uint32_t slot_word(uint64_t h, uint32_t e) noexcept nogil:
     return (<uint32_t>(h >> 56) << 24) | (e + 1)
 
 
-cdef inline uint32_t home_of(uint64_t h, uint32_t slots) noexcept nogil:
-    """Lemire's multiply-shift reduction: indexes need not be powers of two."""
-    return <uint32_t>(((h & 0xffffffffULL) * slots) >> 32)
-
-
-cdef inline uint32_t next_slot(uint32_t pos, uint32_t slots) noexcept nogil:
-    pos += 1
-    return 0 if pos == slots else pos
-
-
 cdef inline uint64_t sess_hash6(View* t, const Session* s) noexcept nogil:
     return hash6(t, s.src6, s.sport6, s.dst4, s.dport, s.proto, 1)
 
@@ -206,29 +196,6 @@ cdef uint64_t session_hash6(View* t, const uint8_t* src6, uint16_t sport6, const
 cdef uint64_t session_hash4(View* t, const uint8_t* src4, uint16_t port4, const uint8_t* dst4,
                             uint16_t dport, uint8_t proto) noexcept nogil:
     return hash4(t, src4, port4, dst4, dport, proto, 1)
-
-
-cdef void prefetch_slot(View* t, bint v6, uint64_t h) noexcept nogil:
-    """First stage of a batch lookup: bring the index slot towards the cache."""
-    jool_prefetch(&(t.sess6 if v6 else t.sess4)[home_of(h, t.h.sess_slots)])
-
-
-cdef void prefetch_session(View* t, bint v6, uint64_t h) noexcept nogil:
-    """Second stage: the slot is (nearly) there; bring the entry of the first slot
-    of the probe run whose tag matches. At 4/7 load an entry often sits a slot or
-    two past its home (linear probing), nearly always in the same cache line."""
-    cdef uint32_t* idx = t.sess6 if v6 else t.sess4
-    cdef uint32_t pos = home_of(h, t.h.sess_slots)
-    cdef uint32_t tag = <uint32_t>(h >> 56)
-    cdef uint32_t w, n
-    for n in range(PREFETCH_PROBES):
-        w = jool_load32_relaxed(&idx[pos])
-        if w == 0:
-            return
-        if (w >> 24) == tag and (w & 0xffffff) <= t.h.sess_cap:
-            jool_prefetch(&t.sess[(w & 0xffffff) - 1])
-            return
-        pos = next_slot(pos, t.h.sess_slots)
 
 
 # ---------------------------------------------------------------- sessions

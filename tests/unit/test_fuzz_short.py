@@ -42,5 +42,6 @@ def test_short_fuzz_run_finds_no_crash(tmp_path):
     assert harness["every_packet_accounted"], harness
     assert harness["translated"] > 0 and harness["rejected"] > 0, harness
     assert harness["bounds_violations"] == 0
+    assert harness["stale_hints"] == 0
     assert harness["build_checked"] is True
     assert harness["packets"] == harness["translated"] + harness["rejected"]
