@@ -14,10 +14,8 @@ cdef int error_mapping_4(Ctx* ctx, const uint8_t* p, uint32_t n, const IPInfo* o
 cdef uint32_t expire_pass(Ctx* ctx, uint32_t first, uint32_t count, Out* o) noexcept nogil
 cdef int emit_so_unreachable(Ctx* ctx, uint32_t slot, Out* o) noexcept nogil
 cdef int notify_stored_syns(Ctx* ctx, uint32_t b, Out* o) noexcept nogil
-cdef void flow_hashes(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const uint32_t* in_off,
-                      const uint32_t* in_len, uint32_t count, uint64_t* hashes,
-                      bint* v6s) noexcept nogil
-cdef void prefetch_slots(Ctx* ctx, const uint64_t* hashes, const bint* v6s,
-                         uint32_t count) noexcept nogil
-cdef void prefetch_sessions(Ctx* ctx, const uint64_t* hashes, const bint* v6s,
-                            uint32_t count) noexcept nogil
+cdef enum:
+    PREFETCH_GROUP = 8              # packets whose cache misses a batch starts together
+cdef void prefetch_ahead(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const uint32_t* in_off,
+                         const uint32_t* in_len, uint32_t count, uint32_t g, uint64_t* ring,
+                         bint* ring_v6) noexcept nogil

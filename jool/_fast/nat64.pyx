@@ -731,31 +731,40 @@ cdef uint64_t flow_hash(Ctx* ctx, const uint8_t* p, uint32_t n, bint* v6) noexce
     return 0
 
 
-cdef void flow_hashes(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const uint32_t* in_off,
-                      const uint32_t* in_len, uint32_t count, uint64_t* hashes,
-                      bint* v6s) noexcept nogil:
-    """First stage of the batch prefetch (run_batch): the session-index hashes of
-    a group of packets (0: none, or outside the buffer)."""
-    cdef uint32_t i
-    for i in range(count):
-        hashes[i] = 0
-        if <uint64_t>in_off[i] + in_len[i] <= incap:
-            hashes[i] = flow_hash(ctx, inbuf + in_off[i], in_len[i], &v6s[i])
-
-
-cdef void prefetch_slots(Ctx* ctx, const uint64_t* hashes, const bint* v6s,
-                         uint32_t count) noexcept nogil:
-    """Second stage: their index slots on their way, in one tight run."""
-    cdef uint32_t i
-    for i in range(count):
-        if hashes[i]:
-            prefetch_slot(ctx.tables, v6s[i], hashes[i])
-
-
-cdef void prefetch_sessions(Ctx* ctx, const uint64_t* hashes, const bint* v6s,
-                            uint32_t count) noexcept nogil:
-    """Third stage: the session entries the (by now cached) index slots name."""
-    cdef uint32_t i
-    for i in range(count):
-        if hashes[i]:
-            prefetch_session(ctx.tables, v6s[i], hashes[i])
+cdef void prefetch_ahead(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const uint32_t* in_off,
+                         const uint32_t* in_len, uint32_t count, uint32_t g, uint64_t* ring,
+                         bint* ring_v6) noexcept nogil:
+    """Entering group g of a batch (run_batch): the session-index hashes of group
+    g + 2 and its index slots on their way, then the session entries of group g + 1,
+    whose slots were prefetched a group ago (group 0 first primes groups 0 and 1).
+    The prefetches go back to back, after the hashes: at 4 M sessions each is also
+    a TLB miss whose page walk holds up retirement, and walks started together
+    overlap where walks spread between other work each stall the core.
+    `ring` holds four groups, group k at (k % 4) * PREFETCH_GROUP; a hash of 0
+    means none (not a plain flow, or outside the buffer)."""
+    cdef uint32_t k, first, n, i
+    cdef uint64_t* h
+    cdef bint* v6
+    k = 0 if g == 0 else g + 2
+    while k <= g + 2 and <uint64_t>k * PREFETCH_GROUP < count:
+        first = k * PREFETCH_GROUP
+        n = min(<uint32_t>PREFETCH_GROUP, count - first)
+        h = ring + (k % 4) * PREFETCH_GROUP
+        v6 = ring_v6 + (k % 4) * PREFETCH_GROUP
+        for i in range(n):
+            h[i] = 0
+            if <uint64_t>in_off[first + i] + in_len[first + i] <= incap:
+                h[i] = flow_hash(ctx, inbuf + in_off[first + i], in_len[first + i], &v6[i])
+        for i in range(n):
+            if h[i]:
+                prefetch_slot(ctx.tables, v6[i], h[i])
+        k += 1
+    k = 0 if g == 0 else g + 1
+    while k <= g + 1 and <uint64_t>k * PREFETCH_GROUP < count:
+        n = min(<uint32_t>PREFETCH_GROUP, count - k * PREFETCH_GROUP)
+        h = ring + (k % 4) * PREFETCH_GROUP
+        v6 = ring_v6 + (k % 4) * PREFETCH_GROUP
+        for i in range(n):
+            if h[i]:
+                prefetch_session(ctx.tables, v6[i], h[i])
+        k += 1

@@ -32,8 +32,8 @@ from jool._fast.rfc7915 cimport (translate_6to4, translate_4to6, translate_icmp6
                                  translate_icmp4_error, emit_icmp6_error, emit_icmp4_error)
 from jool._fast.nat64 cimport (filtering_and_updating_6, filtering_and_updating_4,
                                error_mapping_6, error_mapping_4, expire_pass, pool4_contains,
-                               notify_stored_syns, flow_hashes,
-                               prefetch_slots, prefetch_sessions)
+                               notify_stored_syns, prefetch_ahead,
+                               PREFETCH_GROUP)
 from jool._fast.tables cimport *
 from jool._fast.tables import PROTO_NAMES, PROTO_NUMBERS, TCP_STATE_NAMES
 from jool._fast.rfc6052 cimport rfc6052_embed
@@ -58,7 +58,6 @@ BUILD_CHECKED = bool(JOOL_CHECKED)
 DEFAULT_MTU_PLATEAUS = (65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68)
 POOL6_LENGTHS = (32, 40, 48, 56, 64, 96)
 cdef enum:
-    PREFETCH_GROUP = 8          # packets whose cache misses run_batch starts together
     PARTIAL_CSUM = 1
     REASSEMBLED = 2
 FLAG_PARTIAL_CSUM = PARTIAL_CSUM
@@ -295,45 +294,18 @@ cdef uint32_t run_batch(Ctx* ctx, const uint8_t* inbuf, uint32_t incap,
     cdef Mapping given
     # A software pipeline over the cache misses of large tables, in groups of
     # PREFETCH_GROUP packets, three groups in flight: entering group g, the index
-    # slots of group g + 2 and the session entries of group g + 1 (whose slots
-    # arrived meanwhile) are prefetched, so group g finds its entries cached.
-    # The hashes are computed first and the prefetches then issued back to back:
-    # at 4 M sessions each prefetch is also a TLB miss whose page walk holds up
-    # retirement, and walks started together overlap where walks spread between
-    # other work each stall the core (issue 7; tools/bench-core's lookup ratio).
+    # slots of group g + 2 and the session entries of group g + 1 are prefetched
+    # (nat64.prefetch_ahead), so group g finds its entries cached. ctx.hint hands
+    # each packet's hash on to its lookup.
     cdef uint64_t hashes[4 * PREFETCH_GROUP]
     cdef bint v6s[4 * PREFETCH_GROUP]
-    cdef uint32_t g, first, groups = (count + PREFETCH_GROUP - 1) // PREFETCH_GROUP
     for i in range(count):
         ctx.hint = 0
         if ctx.nat != NULL:
             if i % PREFETCH_GROUP == 0:
-                g = i // PREFETCH_GROUP
-                if g == 0:
-                    first = 0
-                    while first < count and first < 2 * PREFETCH_GROUP:
-                        flow_hashes(ctx, inbuf, incap, in_off + first, in_len + first,
-                                    min(PREFETCH_GROUP, count - first), hashes + first,
-                                    v6s + first)
-                        prefetch_slots(ctx, hashes + first, v6s + first,
-                                       min(PREFETCH_GROUP, count - first))
-                        first += PREFETCH_GROUP
-                    prefetch_sessions(ctx, hashes, v6s, min(PREFETCH_GROUP, count))
-                first = (g + 2) * PREFETCH_GROUP
-                if first < count:
-                    flow_hashes(ctx, inbuf, incap, in_off + first, in_len + first,
-                                min(PREFETCH_GROUP, count - first),
-                                hashes + ((g + 2) % 4) * PREFETCH_GROUP,
-                                v6s + ((g + 2) % 4) * PREFETCH_GROUP)
-                    prefetch_slots(ctx, hashes + ((g + 2) % 4) * PREFETCH_GROUP,
-                                   v6s + ((g + 2) % 4) * PREFETCH_GROUP,
-                                   min(PREFETCH_GROUP, count - first))
-                first = (g + 1) * PREFETCH_GROUP
-                if first < count:
-                    prefetch_sessions(ctx, hashes + ((g + 1) % 4) * PREFETCH_GROUP,
-                                      v6s + ((g + 1) % 4) * PREFETCH_GROUP,
-                                      min(PREFETCH_GROUP, count - first))
-            ctx.hint = hashes[(g % 4) * PREFETCH_GROUP + i % PREFETCH_GROUP]
+                prefetch_ahead(ctx, inbuf, incap, in_off, in_len, count, i // PREFETCH_GROUP,
+                               hashes, v6s)
+            ctx.hint = hashes[((i // PREFETCH_GROUP) % 4) * PREFETCH_GROUP + i % PREFETCH_GROUP]
         n = in_len[i]
         if <uint64_t>in_off[i] + n > incap:
             verdicts[i] = V_DROP
