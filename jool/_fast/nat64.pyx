@@ -18,6 +18,7 @@ from jool._fast.rfc6052 cimport rfc6052_embed, rfc6052_extract, prefix6_contains
 from jool._fast.siphash cimport siphash24
 from jool._fast.parse cimport parse_ipv4, parse_ipv6
 from jool._fast.tables cimport *
+from jool._fast.atomics cimport jool_prefetch
 from jool._fast.rfc7915 cimport emit_icmp4_error, emit_icmp4_error_from
 
 cdef enum:
@@ -742,7 +743,8 @@ cdef void prefetch_ahead(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const u
     overlap where walks spread between other work each stall the core.
     `ring` holds four groups, group k at (k % 4) * PREFETCH_GROUP; a hash of 0
     means none (not a plain flow, or outside the buffer)."""
-    cdef uint32_t k, first, n, i
+    cdef uint32_t k, first, n, i, e, m
+    cdef uint32_t entries[2 * PREFETCH_GROUP]
     cdef uint64_t* h
     cdef bint* v6
     k = 0 if g == 0 else g + 2
@@ -759,12 +761,22 @@ cdef void prefetch_ahead(Ctx* ctx, const uint8_t* inbuf, uint32_t incap, const u
             if h[i]:
                 prefetch_slot(ctx.tables, v6[i], h[i])
         k += 1
+    # The session entries (and the word of their group of 64 that sess_touch
+    # reads) are found first and prefetched after, so that these prefetches too
+    # run back to back.
     k = 0 if g == 0 else g + 1
+    m = 0
     while k <= g + 1 and <uint64_t>k * PREFETCH_GROUP < count:
         n = min(<uint32_t>PREFETCH_GROUP, count - k * PREFETCH_GROUP)
         h = ring + (k % 4) * PREFETCH_GROUP
         v6 = ring_v6 + (k % 4) * PREFETCH_GROUP
         for i in range(n):
             if h[i]:
-                prefetch_session(ctx.tables, v6[i], h[i])
+                e = tagged_entry(ctx.tables, v6[i], h[i])
+                if e != NONE:
+                    entries[m] = e
+                    m += 1
         k += 1
+    for i in range(m):
+        jool_prefetch(&ctx.tables.sess[entries[i]])
+        jool_prefetch(&ctx.tables.dirty[entries[i] >> DIRTY_SHIFT])

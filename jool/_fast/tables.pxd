@@ -174,10 +174,11 @@ cdef inline void prefetch_slot(View* t, bint v6, uint64_t h) noexcept nogil:
     jool_prefetch(&(t.sess6 if v6 else t.sess4)[home_of(h, t.h.sess_slots)])
 
 
-cdef inline void prefetch_session(View* t, bint v6, uint64_t h) noexcept nogil:
-    """Second stage: the slot is (nearly) there; bring the entry of the first slot
-    of the probe run whose tag matches. At 4/7 load an entry often sits a slot or
-    two past its home (linear probing), nearly always in the same cache line."""
+cdef inline uint32_t tagged_entry(View* t, bint v6, uint64_t h) noexcept nogil:
+    """Second stage of a batch lookup: the slot is (nearly) there; the entry of the
+    first slot of the probe run whose tag matches, or NONE (the entry to prefetch:
+    at 4/7 load an entry often sits a slot or two past its home, nearly always in
+    the same cache line)."""
     cdef uint32_t* idx = t.sess6 if v6 else t.sess4
     cdef uint32_t pos = home_of(h, t.h.sess_slots)
     cdef uint32_t tag = <uint32_t>(h >> 56)
@@ -185,14 +186,11 @@ cdef inline void prefetch_session(View* t, bint v6, uint64_t h) noexcept nogil:
     for n in range(PREFETCH_PROBES):
         w = jool_load32_relaxed(&idx[pos])
         if w == 0:
-            return
+            return NONE
         if (w >> 24) == tag and (w & 0xffffff) <= t.h.sess_cap:
-            jool_prefetch(&t.sess[(w & 0xffffff) - 1])
-            # and the word of its group of 64 that sess_touch reads (at 4 M
-            # sessions, 256 KB of them no longer stay in the core's cache)
-            jool_prefetch(&t.dirty[((w & 0xffffff) - 1) >> DIRTY_SHIFT])
-            return
+            return (w & 0xffffff) - 1
         pos = next_slot(pos, t.h.sess_slots)
+    return NONE
 
 cdef uint32_t sess_find6(View* t, const uint8_t* src6, uint16_t sport6, const uint8_t* dst4,
                          uint16_t dport, uint8_t proto, Session* snap) noexcept nogil
