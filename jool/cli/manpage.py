@@ -173,8 +173,8 @@ Sessions, and BIB entries, each instance's tables hold (default 1048576), in abo
 \fBJOOL_SHM_DIR\fR=\fIDIR\fR
 Where the tables' shared memory lives (default \fB/dev/shm\fR); every process of
 the namespace must see the same value. Large tables look flows up faster on 2 MB
-pages: a tmpfs mounted with \fBhuge=always\fR (at 4 M sessions, measured 0.90 of
-the rate at 1 k sessions, against 0.87 on 4 KB pages). The segments are advised
+pages: a tmpfs mounted with \fBhuge=always\fR (at 4 M sessions, measured 0.91 of
+the rate at 1 k sessions, against 0.88 on 4 KB pages). The segments are advised
 MADV_HUGEPAGE, which \fB/dev/shm\fR honours when
 \fB/sys/kernel/mm/transparent_hugepage/shmem_enabled\fR says \fBadvise\fR.
 .TP
