@@ -1,9 +1,5 @@
-import contextlib
-import io
 import os
-import shlex
 import sys
-from dataclasses import dataclass
 
 import pytest
 
@@ -11,7 +7,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from fakecontrol import FakeControl, FakeInstance  # noqa: E402
 
-from jool.cli.jool import main  # noqa: E402
 
 
 from cli_support import Result, run_jool  # noqa: E402,F401

@@ -2,8 +2,6 @@
 pool4 traffic (NFQUEUE) to the instance's workers, which translate it; what the
 translator does not take goes back to the kernel (jool(8), IPTABLES INSTANCES)."""
 
-import glob
-import hashlib
 import json
 import os
 import secrets

@@ -2,7 +2,6 @@
 import ipaddress
 
 import numpy as np
-import pytest
 
 from _xlat import *  # noqa: F401,F403
 from _xlat import (C_PORT, CLIENT6, P4_PORT, PEER4, PEER_PORT, POOL4, POOL6, Verdict, err4,

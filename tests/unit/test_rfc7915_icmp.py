@@ -4,7 +4,7 @@ import pytest
 
 from _xlat import *  # noqa: F401,F403
 from _xlat import (C_PORT, CLIENT6, OWN6, P4_PORT, PEER4, PEER6, PEER_PORT, POOL4, POOL6,
-                   ROUTER4, ROUTER6, OutKind, Verdict, assert_valid, err4, err6,
+                   ROUTER4, OutKind, Verdict, assert_valid, err4, err6,
                    expect_translated, expect_verdict, inner4_of_64, inner6_of_46, make, pl,
                    v4, v6, xl)
 
