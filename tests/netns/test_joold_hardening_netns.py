@@ -48,7 +48,10 @@ for dport in range(int(sys.argv[1]), int(sys.argv[1]) + int(sys.argv[2])):
 
 
 def record(port):
-    """One UDP session record K can install: 2001:db8::7#port <-> 192.0.2.2#port."""
+    """One UDP session record K can install: 2001:db8::7#port <-> 192.0.2.2#port.
+    The tests use ports above pool4's 1-3000: J maps its own clients inside that
+    range, and one mapping equal to an injected record's would be another client's
+    address on K, where J's records for it would then be dropped (as collided)."""
     r = wire.empty(1)
     r["src6"] = bytes.fromhex("20010db8" + "00" * 11 + "07")
     r["dst6"] = bytes.fromhex("0064ff9b" + "00" * 8 + "cb007109")             # 203.0.113.9
@@ -159,19 +162,19 @@ def test_shared_key_syncs_and_drops_unsigned_forged_replayed(ha):
     installed = stat(ha, "k", "JOOL_SS_INSTALLED")
 
     ours = SyncKey(KEY)                                 # a third node with the key
-    legit = ours.sign(record(2903))
+    legit = ours.sign(record(40903))
     inject(ha,
-           record(2901),                                # unsigned (4.1.9's format)
-           SyncKey(WRONG_KEY).sign(record(2902)),       # forged
+           record(40901),                               # unsigned (4.1.9's format)
+           SyncKey(WRONG_KEY).sign(record(40902)),      # forged
            legit, legit,                                # the second one a replay
            ours.sign(os.urandom(500)),                  # authentic but malformed
-           ours.sign(record(2904) * 22))                # 3140 bytes: cut at 2048
+           ours.sign(record(40904) * 22))               # 3140 bytes: cut at 2048
     expected = {"JOOL_SS_UNSIGNED": 1, "JOOL_SS_FORGED": 1, "JOOL_SS_REPLAYED": 1,
                 "JOOL_SS_MALFORMED": 2}
     assert wait_for(lambda: stats(ha, "k", SIGNATURE_COUNTERS) == expected, 5), \
         stats(ha, "k", SIGNATURE_COUNTERS)
     assert stat(ha, "k", "JOOL_SS_INSTALLED") == installed + 1
-    assert k_ports(ha) == {2903}
+    assert k_ports(ha) == {40903}
     assert_still_running_and_syncing(ha, joolds, controls, 2000, 30 + 1 + 20)
     # Nothing was counted on J: only K received the injected datagrams.
     assert stats(ha, "j", SIGNATURE_COUNTERS) == dict.fromkeys(SIGNATURE_COUNTERS, 0)
@@ -181,7 +184,7 @@ def test_keyless_pair_counts_malformed_datagrams_and_keeps_going(ha):
     joolds, controls = start_pair(ha)
     make_sessions(ha, 1000, 10)
     assert wait_for(lambda: stat(ha, "k", "JSTAT_SESSIONS") == 10, 5)
-    good = bytearray(record(2905))
+    good = bytearray(record(40905))
     bad_header, bad_fields = bytearray(good), bytearray(good)
     bad_header[0] = 0x8b                                # the record's length
     bad_fields[112] = 7                                 # no such protocol
@@ -201,8 +204,8 @@ def test_keyless_pair_counts_malformed_datagrams_and_keeps_going(ha):
     assert stat(ha, "k", "JOOL_SS_INSTALLED") == 10
     # A keyed node's datagram: a keyless joold cannot check it and takes the
     # records, as 4.1.9 would (it skips the trailer).
-    inject(ha, SyncKey(KEY).sign(record(2906)))
-    assert wait_for(lambda: k_ports(ha) == {2906}, 5)
+    inject(ha, SyncKey(KEY).sign(record(40906)))
+    assert wait_for(lambda: k_ports(ha) == {40906}, 5)
     assert stat(ha, "k", "JOOL_SS_MALFORMED") == len(malformed)
     assert stats(ha, "k", SIGNATURE_COUNTERS[:3]) == dict.fromkeys(SIGNATURE_COUNTERS[:3], 0)
     assert_still_running_and_syncing(ha, joolds, controls, 2000, 10 + 1 + 20)
