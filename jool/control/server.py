@@ -140,6 +140,7 @@ class ControlServer:
         self.pending = {}               # connections whose request is still arriving
         self.replies = {}               # connections whose answer is still leaving
         self.unadopted = []             # registry entries a takeover could not attach to
+        self.listen_paused_until = None  # accept() failed (EMFILE...): unwatched until then
         self.refused_requests = 0
 
     # ------------------------------------------------------------ loop
@@ -194,8 +195,6 @@ class ControlServer:
             self.metrics_endpoint.on_event(key.fileobj, events)
         else:
             self.on_sync_link(key.fileobj, events)
-
-    listen_paused_until = None
 
     def resume_listening(self):
         if self.listen_paused_until is not None and time.monotonic() >= self.listen_paused_until:

@@ -62,16 +62,17 @@ class DebugLog:
         self.prefix = f"Jool NAT64/{netns:x}/{instance}: "
         self.sink = SyslogSink(path if path is not None else default_syslog_path())
 
-    def line(self, text):
+    def send(self, text):
+        """One DEBUG record: the instance's prefix, then text."""
         self.sink.write_plain("DEBUG", self.prefix + text, SEVERITY_DEBUG)
 
     def write(self, trace):
         """Logs the packets the trace noted since the last call; returns how many."""
         notes = trace.take()
         for verdict, reason, length, head in notes:
-            self.line(describe(verdict, reason, length, head))
+            self.send(describe(verdict, reason, length, head))
         if trace.missed:
-            self.line(f"{trace.missed} more packets not logged")
+            self.send(f"{trace.missed} more packets not logged")
             trace.missed = 0
         return len(notes)
 
